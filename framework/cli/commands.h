@@ -1,0 +1,14 @@
+// Each `lowbit` subcommand registers itself on the app and runs from its callback.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace lowbit::cli {
+
+void add_info(CLI::App& app);
+void add_tokenize(CLI::App& app);
+void add_logits(CLI::App& app);
+
+}  // namespace lowbit::cli

@@ -1,0 +1,30 @@
+// `lowbit`: one executable, one subcommand per job. Errors from any layer arrive here as
+// lowbit::Error and are printed once; the exit code is non-zero.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+#include "framework/cli/commands.h"
+#include "framework/core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"lowbit: low-bit quantization and evaluation of LLaMA-family models"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", LOWBIT_VERSION);
+  lowbit::cli::add_info(app);
+  lowbit::cli::add_tokenize(app);
+  lowbit::cli::add_logits(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const lowbit::Error& e) {
+    std::fprintf(stderr, "lowbit: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lowbit: unexpected error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

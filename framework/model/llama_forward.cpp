@@ -1,0 +1,114 @@
+#include "framework/model/llama_forward.h"
+
+#include <ATen/ATen.h>
+
+#include <c10/core/InferenceMode.h>
+
+#include <cmath>
+
+#include "framework/core/error.h"
+
+namespace lowbit {
+
+at::Tensor rope_inv_freq(const RopeConfig& rope, int64_t head_dim) {
+  // Same float32 op sequence as transformers' _compute_default_rope_parameters.
+  const at::Tensor exponents = at::arange(0, head_dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(head_dim);
+  at::Tensor inv_freq = at::reciprocal(at::pow(rope.theta, exponents));  // [head_dim/2]
+  if (rope.type != "llama3") return inv_freq;
+
+  // transformers' _compute_llama3_parameters: long wavelengths are divided by `factor`, short ones
+  // kept, and the band between is interpolated smoothly.
+  const double old_ctx = static_cast<double>(rope.original_max_position_embeddings);
+  const double low_freq_wavelen = old_ctx / rope.low_freq_factor;
+  const double high_freq_wavelen = old_ctx / rope.high_freq_factor;
+  const at::Tensor wavelen = at::reciprocal(inv_freq) * (2 * M_PI);
+  at::Tensor scaled = at::where(wavelen > low_freq_wavelen, inv_freq / rope.factor, inv_freq);
+  const at::Tensor smooth = (at::reciprocal(wavelen) * old_ctx - rope.low_freq_factor) /
+                            (rope.high_freq_factor - rope.low_freq_factor);
+  const at::Tensor smoothed = (1 - smooth) * scaled / rope.factor + smooth * scaled;
+  const at::Tensor medium = at::logical_not(wavelen < high_freq_wavelen) * at::logical_not(wavelen > low_freq_wavelen);
+  return at::where(medium, smoothed, scaled);
+}
+
+RopeTables rope_tables(const LlamaConfig& c, int64_t seq_len, c10::ScalarType dtype) {
+  const at::Tensor inv_freq = rope_inv_freq(c.rope, c.head_dim);               // [D/2]
+  const at::Tensor pos = at::arange(seq_len, at::kLong).to(at::kFloat);        // [T]
+  const at::Tensor freqs = at::outer(pos, inv_freq);                           // [T, D/2]
+  const at::Tensor emb = at::cat({freqs, freqs}, -1);                          // [T, D]
+  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  const at::Tensor xf = x.to(at::kFloat);
+  const at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
+  return weight * (xf * at::rsqrt(var + eps)).to(x.scalar_type());
+}
+
+namespace {
+
+at::Tensor rotate_half(const at::Tensor& x) {  // [..., D]
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+}
+
+at::Tensor apply_rope(const at::Tensor& x, const RopeTables& rope) {  // x [B, heads, T, D]
+  return x * rope.cos + rotate_half(x) * rope.sin;
+}
+
+}  // namespace
+
+at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& x, const RopeTables& rope) {
+  const int64_t B = x.size(0), T = x.size(1), D = c.head_dim;
+  // Attention.
+  const at::Tensor h = rms_norm(x, b.input_norm, c.rms_norm_eps);                     // [B, T, hidden]
+  at::Tensor q = at::linear(h, b.q).view({B, T, c.num_attention_heads, D}).transpose(1, 2);  // [B, H, T, D]
+  at::Tensor k = at::linear(h, b.k).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);  // [B, KV, T, D]
+  at::Tensor v = at::linear(h, b.v).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);  // [B, KV, T, D]
+  q = apply_rope(q, rope);
+  k = apply_rope(k, rope);
+  if (c.kv_groups() > 1) {  // GQA: query head i reads KV head i / groups
+    k = k.repeat_interleave(c.kv_groups(), 1);
+    v = v.repeat_interleave(c.kv_groups(), 1);
+  }
+  const at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
+                                                          /*is_causal=*/T > 1, /*scale=*/1.0 / std::sqrt(double(D)));
+  const at::Tensor attn = ctx.transpose(1, 2).reshape({B, T, c.q_dim()});             // [B, T, H*D]
+  const at::Tensor x1 = x + at::linear(attn, b.o);                                    // [B, T, hidden]
+  // MLP.
+  const at::Tensor h2 = rms_norm(x1, b.post_norm, c.rms_norm_eps);
+  const at::Tensor act = at::silu(at::linear(h2, b.gate)) * at::linear(h2, b.up);     // [B, T, inter]
+  return x1 + at::linear(act, b.down);
+}
+
+at::Tensor embed(const LlamaWeights& w, const at::Tensor& ids) {
+  LOWBIT_CHECK(w.embedding.defined(), "embed(): these weights hold no embedding");
+  LOWBIT_CHECK(ids.dim() == 2, "token ids must be [batch, seq], got ", ids.dim(), " dimensions");
+  if (ids.numel() > 0) {
+    const int64_t lo = ids.min().item<int64_t>(), hi = ids.max().item<int64_t>();
+    LOWBIT_CHECK(lo >= 0 && hi < w.config.vocab_size, "token id ", lo < 0 ? lo : hi,
+                 " is outside the vocabulary [0, ", w.config.vocab_size, ")");
+  }
+  return at::embedding(w.embedding, ids.to(at::kLong));
+}
+
+at::Tensor blocks_forward(const LlamaWeights& w, at::Tensor hidden) {
+  if (w.blocks.empty()) return hidden;
+  const RopeTables rope = rope_tables(w.config, hidden.size(1), hidden.scalar_type());
+  for (const BlockWeights& b : w.blocks) hidden = block_forward(b, w.config, hidden, rope);
+  return hidden;
+}
+
+at::Tensor head(const LlamaWeights& w, const at::Tensor& hidden) {
+  LOWBIT_CHECK(w.lm_head.defined() && w.final_norm.defined(), "head(): these weights hold no lm_head");
+  return at::linear(rms_norm(hidden, w.final_norm, w.config.rms_norm_eps), w.lm_head).to(at::kFloat);
+}
+
+at::Tensor forward(const LlamaWeights& w, const at::Tensor& ids) {
+  LOWBIT_CHECK(w.first_block == 0 && static_cast<int64_t>(w.blocks.size()) == w.config.num_hidden_layers,
+               "forward(): these weights hold blocks [", w.first_block, ", ", w.first_block + w.blocks.size(),
+               ") of ", w.config.num_hidden_layers, "; the whole model is needed");
+  c10::InferenceMode inference;
+  return head(w, blocks_forward(w, embed(w, ids)));
+}
+
+}  // namespace lowbit

@@ -1,0 +1,37 @@
+// The LLaMA forward pass on libtorch tensors, written to match Hugging Face transformers'
+// LlamaForCausalLM op for op: RMSNorm in fp32, RoPE with llama3 frequency scaling, causal GQA
+// attention, SwiGLU MLP. Works in the dtype of the weights (fp32 or bf16).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include "framework/model/llama_config.h"
+#include "framework/model/llama_weights.h"
+
+namespace lowbit {
+
+// Rotary tables for positions 0..seq_len-1.
+struct RopeTables {
+  at::Tensor cos;  // [seq, head_dim], in the compute dtype
+  at::Tensor sin;  // [seq, head_dim]
+};
+
+// Inverse frequencies [head_dim/2] in fp32, llama3 scaling applied when the config asks for it.
+at::Tensor rope_inv_freq(const RopeConfig& rope, int64_t head_dim);
+RopeTables rope_tables(const LlamaConfig& c, int64_t seq_len, c10::ScalarType dtype);
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);  // x: [..., hidden]
+
+// One decoder block: x [batch, seq, hidden] -> [batch, seq, hidden].
+at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& x, const RopeTables& rope);
+
+// ids [batch, seq] (int64) -> hidden [batch, seq, hidden] in the weights' dtype.
+at::Tensor embed(const LlamaWeights& w, const at::Tensor& ids);
+// Runs every block `w` holds over hidden [batch, seq, hidden].
+at::Tensor blocks_forward(const LlamaWeights& w, at::Tensor hidden);
+// hidden [batch, seq, hidden] -> logits [batch, seq, vocab] in fp32.
+at::Tensor head(const LlamaWeights& w, const at::Tensor& hidden);
+// The whole model (w must hold everything): ids [batch, seq] -> logits [batch, seq, vocab] fp32.
+at::Tensor forward(const LlamaWeights& w, const at::Tensor& ids);
+
+}  // namespace lowbit

@@ -1,0 +1,49 @@
+// A LLaMA model's weights as libtorch tensors, for a contiguous range of decoder blocks and,
+// optionally, the embedding and the head: exactly what one pipeline rank holds. Only the tensors
+// asked for are read from the (memory-mapped) safetensors files.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/ScalarType.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "framework/model/llama_config.h"
+
+namespace lowbit {
+
+struct BlockWeights {
+  at::Tensor input_norm;  // [hidden]
+  at::Tensor q;           // [heads*head_dim, hidden]
+  at::Tensor k;           // [kv_heads*head_dim, hidden]
+  at::Tensor v;           // [kv_heads*head_dim, hidden]
+  at::Tensor o;           // [hidden, heads*head_dim]
+  at::Tensor post_norm;   // [hidden]
+  at::Tensor gate;        // [intermediate, hidden]
+  at::Tensor up;          // [intermediate, hidden]
+  at::Tensor down;        // [hidden, intermediate]
+};
+
+struct LlamaWeights {
+  LlamaConfig config;
+  int64_t first_block = 0;       // blocks held: [first_block, first_block + blocks.size())
+  std::vector<BlockWeights> blocks;
+  at::Tensor embedding;          // [vocab, hidden], undefined unless loaded
+  at::Tensor final_norm;         // [hidden], undefined unless the head is loaded
+  at::Tensor lm_head;            // [vocab, hidden], undefined unless the head is loaded
+};
+
+struct LoadOptions {
+  int64_t first_block = 0;
+  int64_t end_block = -1;  // -1: through the last block
+  bool embedding = true;
+  bool head = true;        // final norm + lm_head
+  c10::ScalarType dtype = c10::ScalarType::Float;  // compute dtype of the loaded tensors
+};
+
+// Reads MODEL_DIR/config.json and the safetensors weights it needs; validates names, shapes, dtypes.
+LlamaWeights load_llama(const std::string& model_dir, const LoadOptions& options = {});
+
+}  // namespace lowbit

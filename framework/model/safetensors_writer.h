@@ -1,0 +1,24 @@
+// Writes a safetensors file (the format SafetensorsFile reads) atomically: the data go to a
+// temporary file beside the target, which is renamed over it only when complete.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "framework/core/dtype.h"
+
+namespace lowbit {
+
+struct TensorToWrite {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  const void* data = nullptr;  // numel(shape) * dtype_size(dtype) bytes, row-major
+};
+
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace lowbit
