@@ -66,12 +66,11 @@ at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::
   at::Tensor v = at::linear(h, b.v).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);  // [B, KV, T, D]
   q = apply_rope(q, rope);
   k = apply_rope(k, rope);
-  if (c.kv_groups() > 1) {  // GQA: query head i reads KV head i / groups
-    k = k.repeat_interleave(c.kv_groups(), 1);
-    v = v.repeat_interleave(c.kv_groups(), 1);
-  }
+  // GQA without copying KV heads: query head i reads KV head i / kv_groups (as transformers'
+  // SDPA path does).
   const at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
-                                                          /*is_causal=*/T > 1, /*scale=*/1.0 / std::sqrt(double(D)));
+                                                          /*is_causal=*/T > 1, /*scale=*/1.0 / std::sqrt(double(D)),
+                                                          /*enable_gqa=*/c.kv_groups() > 1);
   const at::Tensor attn = ctx.transpose(1, 2).reshape({B, T, c.q_dim()});             // [B, T, H*D]
   const at::Tensor x1 = x + at::linear(attn, b.o);                                    // [B, T, hidden]
   // MLP.

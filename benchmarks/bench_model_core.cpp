@@ -1,0 +1,102 @@
+// lowbit_bench: throughput of the model core on this machine (figures go to docs/performance.md;
+// nothing here is asserted). benchmarks/compare_with_hf.py runs it beside the Hugging Face
+// equivalents in one go.
+//   lowbit_bench tokenize --tokenizer T --file F    tokenizer MB/s
+//   lowbit_bench forward --model DIR                forward tokens/s
+//   lowbit_bench matmul --n 2048                    libtorch BLAS GFLOP/s (the floor of everything)
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include "framework/core/error.h"
+#include "framework/model/llama_forward.h"
+#include "framework/model/llama_weights.h"
+#include "framework/model/tokenizer.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+template <typename F>
+double best_seconds(int repeat, F&& f) {
+  double best = 1e30;
+  for (int i = 0; i < repeat; ++i) {
+    const auto t0 = Clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return best;
+}
+
+void bench_tokenize(const std::string& tokenizer, const std::string& file, int repeat) {
+  const lowbit::Tokenizer tok = lowbit::Tokenizer::from_file(tokenizer);
+  std::ifstream in(file, std::ios::binary);
+  LOWBIT_CHECK(in.good(), file, ": cannot open");
+  std::ostringstream s;
+  s << in.rdbuf();
+  const std::string text = s.str();
+  std::size_t n = 0;
+  const double sec = best_seconds(repeat, [&] { n = tok.encode(text).size(); });
+  fmt::print("tokenize: {:.2f} MB -> {} tokens in {:.3f} s = {:.2f} MB/s (best of {})\n", text.size() / 1e6, n, sec,
+             text.size() / 1e6 / sec, repeat);
+}
+
+void bench_forward(const std::string& model, int64_t batch, int64_t seq, const std::string& dtype, int repeat) {
+  lowbit::LoadOptions opt;
+  opt.dtype = dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+  const lowbit::LlamaWeights w = lowbit::load_llama(model, opt);
+  const at::Tensor ids = at::randint(w.config.vocab_size, {batch, seq}, at::kLong);
+  lowbit::forward(w, ids);  // warm-up
+  const double sec = best_seconds(repeat, [&] { lowbit::forward(w, ids); });
+  fmt::print("forward: {} x {} tokens, {} blocks, hidden {}, {}: {:.3f} s = {:.1f} tokens/s (best of {})\n", batch, seq,
+             w.config.num_hidden_layers, w.config.hidden_size, dtype, sec, batch * seq / sec, repeat);
+}
+
+void bench_matmul(int64_t n, int repeat) {
+  const at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
+  at::mm(a, b);
+  const double sec = best_seconds(repeat, [&] { at::mm(a, b); });
+  fmt::print("matmul: {}^3 fp32 in {:.3f} s = {:.1f} GFLOP/s (best of {})\n", n, sec, 2.0 * n * n * n / sec / 1e9, repeat);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"lowbit_bench: model-core throughput on this machine"};
+  app.require_subcommand(1);
+  int repeat = 3;
+  int threads = 0;
+  app.add_option("--repeat", repeat, "Timed repetitions (the best is reported)")->capture_default_str();
+  app.add_option("--threads", threads, "libtorch intra-op threads (0: libtorch's default)");
+  std::string tokenizer, file, model, dtype = "float32";
+  int64_t batch = 1, seq = 512, n = 2048;
+  auto* tok = app.add_subcommand("tokenize", "Tokenizer throughput");
+  tok->add_option("--tokenizer", tokenizer, "tokenizer.json")->required();
+  tok->add_option("--file", file, "Text file")->required();
+  auto* fwd = app.add_subcommand("forward", "Forward-pass throughput");
+  fwd->add_option("--model", model, "Model directory")->required();
+  fwd->add_option("--batch", batch)->capture_default_str();
+  fwd->add_option("--seq", seq)->capture_default_str();
+  fwd->add_option("--dtype", dtype, "float32 or bfloat16")->capture_default_str();
+  auto* mm = app.add_subcommand("matmul", "Square fp32 matmul GFLOP/s");
+  mm->add_option("--n", n)->capture_default_str();
+  try {
+    app.parse(argc, argv);
+    if (threads > 0) at::set_num_threads(threads);
+    if (*tok) bench_tokenize(tokenizer, file, repeat);
+    if (*fwd) bench_forward(model, batch, seq, dtype, repeat);
+    if (*mm) bench_matmul(n, repeat);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "lowbit_bench: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
