@@ -140,6 +140,9 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     src, out = sys.argv[1], sys.argv[2]
+    if not os.path.isfile(src):
+        sys.exit(f"{src}: the Llama 3 tokenizer fixture is not there; configure with "
+                 f"-DLOWBIT_SHARED_DIR=<the team's shared/ folder>")
     os.makedirs(os.path.join(out, "bos"), exist_ok=True)
     tok = tokenizers.Tokenizer.from_file(src)
     texts = all_texts()
