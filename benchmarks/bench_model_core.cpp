@@ -11,10 +11,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
-#include <sstream>
 
 #include "framework/core/error.h"
+#include "framework/core/json_file.h"
 #include "framework/model/llama_forward.h"
 #include "framework/model/llama_weights.h"
 #include "framework/model/tokenizer.h"
@@ -36,11 +35,7 @@ double best_seconds(int repeat, F&& f) {
 
 void bench_tokenize(const std::string& tokenizer, const std::string& file, int repeat) {
   const lowbit::Tokenizer tok = lowbit::Tokenizer::from_file(tokenizer);
-  std::ifstream in(file, std::ios::binary);
-  LOWBIT_CHECK(in.good(), file, ": cannot open");
-  std::ostringstream s;
-  s << in.rdbuf();
-  const std::string text = s.str();
+  const std::string text = lowbit::read_file(file);
   std::size_t n = 0;
   const double sec = best_seconds(repeat, [&] { n = tok.encode(text).size(); });
   fmt::print("tokenize: {:.2f} MB -> {} tokens in {:.3f} s = {:.2f} MB/s (best of {})\n", text.size() / 1e6, n, sec,

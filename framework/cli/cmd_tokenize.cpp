@@ -4,11 +4,11 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "framework/cli/commands.h"
 #include "framework/core/error.h"
+#include "framework/core/json_file.h"
 #include "framework/model/tokenizer.h"
 
 namespace lowbit::cli {
@@ -27,18 +27,10 @@ std::string tokenizer_path(const std::string& p) {
   return std::filesystem::is_directory(p) ? (std::filesystem::path(p) / "tokenizer.json").string() : p;
 }
 
-std::string read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  LOWBIT_CHECK(in.good(), path, ": cannot open");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void run(const TokenizeArgs& a) {
   LOWBIT_CHECK(a.text.empty() != a.file.empty(), "give either TEXT or --file, not both and not neither");
   const Tokenizer tok = Tokenizer::from_file(tokenizer_path(a.tokenizer));
-  std::string input = a.file.empty() ? a.text : read_all(a.file);
+  std::string input = a.file.empty() ? a.text : read_file(a.file);
   if (a.decode) {
     std::vector<int32_t> ids;
     std::istringstream in(input);

@@ -1,10 +1,9 @@
 #include "framework/model/llama_config.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "framework/core/error.h"
+#include "framework/core/json_file.h"
 
 namespace lowbit {
 
@@ -94,13 +93,7 @@ void read_rope(const json& j, const std::string& origin, RopeConfig& rope) {
 }  // namespace
 
 LlamaConfig LlamaConfig::from_json_text(const std::string& text, const std::string& origin) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    LOWBIT_FAIL(origin, ": not valid JSON: ", e.what());
-  }
-  LOWBIT_CHECK(j.is_object(), origin, ": expected a JSON object");
+  const json j = parse_json_object(text, origin);
   Fields f(j, origin);
 
   const std::string model_type = f.string_or("model_type", "");
@@ -147,12 +140,6 @@ LlamaConfig LlamaConfig::from_json_text(const std::string& text, const std::stri
   return c;
 }
 
-LlamaConfig LlamaConfig::from_file(const std::string& path) {
-  std::ifstream in(path);
-  LOWBIT_CHECK(in.good(), path, ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return from_json_text(text.str(), path);
-}
+LlamaConfig LlamaConfig::from_file(const std::string& path) { return from_json_text(read_file(path), path); }
 
 }  // namespace lowbit

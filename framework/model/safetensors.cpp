@@ -9,12 +9,12 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "framework/core/error.h"
+#include "framework/core/json_file.h"
 
 namespace lowbit {
 
@@ -183,16 +183,9 @@ SafetensorsModel::SafetensorsModel(std::string dir) : dir_(std::move(dir)) {
   LOWBIT_CHECK(fs::is_directory(dir_), dir_, ": not a directory");
   if (fs::exists(index)) {
     index_path_ = index.string();
-    std::ifstream in(index_path_);
-    LOWBIT_CHECK(in.good(), index_path_, ": cannot open");
-    json j;
-    try {
-      j = json::parse(in);
-    } catch (const json::parse_error& e) {
-      LOWBIT_FAIL(index_path_, ": not valid JSON: ", e.what());
-    }
-    LOWBIT_CHECK(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(), index_path_,
-                 ": expected an object with a 'weight_map' object");
+    json j = parse_json_object(read_file(index_path_), index_path_);
+    LOWBIT_CHECK(j.contains("weight_map") && j["weight_map"].is_object(), index_path_,
+                 ": expected a 'weight_map' object");
     std::set<std::string> checked;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
       LOWBIT_CHECK(it->is_string(), index_path_, ": weight_map entry '", it.key(),

@@ -1,13 +1,12 @@
 #include "framework/model/tokenizer.h"
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <queue>
-#include <sstream>
 #include <unordered_map>
 
 #include "framework/core/error.h"
+#include "framework/core/json_file.h"
 #include "framework/core/utf8.h"
 #include "framework/model/byte_level.h"
 #include "framework/model/regex.h"
@@ -324,13 +323,7 @@ void Tokenizer::Impl::check_decoder(const json& d, const std::string& field) con
 }
 
 Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& origin) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::parse_error& e) {
-    LOWBIT_FAIL(origin, ": not valid JSON: ", e.what());
-  }
-  LOWBIT_CHECK(j.is_object(), origin, ": expected a JSON object");
+  const json j = parse_json_object(text, origin);
   auto impl = std::make_unique<Impl>();
   impl->origin = origin;
   try {
@@ -350,13 +343,7 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
   return Tokenizer(std::move(impl));
 }
 
-Tokenizer Tokenizer::from_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  LOWBIT_CHECK(in.good(), path, ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return from_json_text(text.str(), path);
-}
+Tokenizer Tokenizer::from_file(const std::string& path) { return from_json_text(read_file(path), path); }
 
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Tokenizer::~Tokenizer() = default;

@@ -123,6 +123,17 @@ def cases_for(tok, texts):
     return cases
 
 
+def write_variant(out, name, spec, texts):
+    """OUT/name/tokenizer.json from `spec`, and OUT/name/cases.json from `tokenizers` loading it."""
+    os.makedirs(os.path.join(out, name), exist_ok=True)
+    path = os.path.join(out, name, "tokenizer.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(spec, f, ensure_ascii=False)
+    tok = tokenizers.Tokenizer.from_file(path)
+    with open(os.path.join(out, name, "cases.json"), "w", encoding="utf-8") as f:
+        json.dump({"tokenizer": path, "cases": cases_for(tok, texts)}, f, ensure_ascii=False)
+
+
 def big_text(texts, rng):
     words = [w for t in texts for w in t.split(" ") if w]
     parts, size = [], 0
@@ -143,7 +154,7 @@ def main():
     if not os.path.isfile(src):
         sys.exit(f"{src}: the Llama 3 tokenizer fixture is not there; configure with "
                  f"-DLOWBIT_SHARED_DIR=<the team's shared/ folder>")
-    os.makedirs(os.path.join(out, "bos"), exist_ok=True)
+    os.makedirs(out, exist_ok=True)
     tok = tokenizers.Tokenizer.from_file(src)
     texts = all_texts()
     with open(os.path.join(out, "cases.json"), "w", encoding="utf-8") as f:
@@ -161,23 +172,12 @@ def main():
          "pair": [{"SpecialToken": {"id": bos, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
                   {"SpecialToken": {"id": bos, "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
          "special_tokens": {bos: {"id": bos, "ids": [bos_id], "tokens": [bos]}}}]}
-    bos_path = os.path.join(out, "bos", "tokenizer.json")
-    with open(bos_path, "w", encoding="utf-8") as f:
-        json.dump(spec, f, ensure_ascii=False)
-    bos_tok = tokenizers.Tokenizer.from_file(bos_path)
-    with open(os.path.join(out, "bos", "cases.json"), "w", encoding="utf-8") as f:
-        json.dump({"tokenizer": bos_path, "cases": cases_for(bos_tok, texts[:40])}, f, ensure_ascii=False)
+    write_variant(out, "bos", spec, texts[:40])
 
     # GPT-2-style pre-tokenization (ByteLevel with its own regex and a prefix space) on the same vocab.
     spec["pre_tokenizer"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
     spec["post_processor"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False, "use_regex": True}
-    os.makedirs(os.path.join(out, "gpt2style"), exist_ok=True)
-    gpt2_path = os.path.join(out, "gpt2style", "tokenizer.json")
-    with open(gpt2_path, "w", encoding="utf-8") as f:
-        json.dump(spec, f, ensure_ascii=False)
-    gpt2_tok = tokenizers.Tokenizer.from_file(gpt2_path)
-    with open(os.path.join(out, "gpt2style", "cases.json"), "w", encoding="utf-8") as f:
-        json.dump({"tokenizer": gpt2_path, "cases": cases_for(gpt2_tok, texts[:120])}, f, ensure_ascii=False)
+    write_variant(out, "gpt2style", spec, texts[:120])
 
     text = big_text(texts, random.Random(7))
     with open(os.path.join(out, "big.txt"), "w", encoding="utf-8", newline="") as f:
