@@ -13,7 +13,7 @@
 #include <chrono>
 
 #include "framework/core/error.h"
-#include "framework/core/json_file.h"
+#include "framework/core/files.h"
 #include "framework/model/llama_forward.h"
 #include "framework/model/llama_weights.h"
 #include "framework/model/tokenizer.h"

@@ -8,7 +8,7 @@
 
 #include "framework/cli/commands.h"
 #include "framework/core/error.h"
-#include "framework/core/json_file.h"
+#include "framework/core/files.h"
 #include "framework/model/tokenizer.h"
 
 namespace lowbit::cli {

@@ -10,5 +10,7 @@ namespace lowbit::cli {
 void add_info(CLI::App& app);
 void add_tokenize(CLI::App& app);
 void add_logits(CLI::App& app);
+void add_train(CLI::App& app);
+void add_make_model(CLI::App& app);
 
 }  // namespace lowbit::cli

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   lowbit::cli::add_info(app);
   lowbit::cli::add_tokenize(app);
   lowbit::cli::add_logits(app);
+  lowbit::cli::add_train(app);
+  lowbit::cli::add_make_model(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/core/error.h"
-#include "framework/core/json_file.h"
+#include "framework/core/files.h"
 
 namespace lowbit {
 
@@ -138,6 +138,40 @@ LlamaConfig LlamaConfig::from_json_text(const std::string& text, const std::stri
                origin, ": field 'torch_dtype' is '", c.torch_dtype,
                "', expected float32, float16 or bfloat16");
   return c;
+}
+
+std::string LlamaConfig::to_json_text() const {
+  json rope_params = {{"rope_theta", rope.theta}, {"rope_type", rope.type}};
+  if (rope.type == "llama3") {
+    rope_params["factor"] = rope.factor;
+    rope_params["low_freq_factor"] = rope.low_freq_factor;
+    rope_params["high_freq_factor"] = rope.high_freq_factor;
+    rope_params["original_max_position_embeddings"] = rope.original_max_position_embeddings;
+  }
+  json j = {{"architectures", {"LlamaForCausalLM"}},
+            {"model_type", "llama"},
+            {"attention_bias", false},
+            {"attention_dropout", 0.0},
+            {"mlp_bias", false},
+            {"hidden_act", hidden_act},
+            {"hidden_size", hidden_size},
+            {"intermediate_size", intermediate_size},
+            {"num_hidden_layers", num_hidden_layers},
+            {"num_attention_heads", num_attention_heads},
+            {"num_key_value_heads", num_key_value_heads},
+            {"head_dim", head_dim},
+            {"vocab_size", vocab_size},
+            {"max_position_embeddings", max_position_embeddings},
+            {"rms_norm_eps", rms_norm_eps},
+            {"rope_parameters", rope_params},
+            {"tie_word_embeddings", tie_word_embeddings},
+            {"dtype", torch_dtype},
+            {"initializer_range", 0.02},
+            {"pretraining_tp", 1},
+            {"use_cache", true}};
+  j["bos_token_id"] = bos_token_id >= 0 ? json(bos_token_id) : json(nullptr);
+  j["eos_token_id"] = eos_token_id >= 0 ? json(eos_token_id) : json(nullptr);
+  return j.dump(2) + "\n";
 }
 
 LlamaConfig LlamaConfig::from_file(const std::string& path) { return from_json_text(read_file(path), path); }

@@ -38,6 +38,8 @@ struct LlamaConfig {
   // Reads and validates config.json; errors name the file and the field.
   static LlamaConfig from_file(const std::string& path);
   static LlamaConfig from_json_text(const std::string& text, const std::string& origin);
+  // config.json as transformers 5 writes it for LlamaForCausalLM (and from_json_text reads back).
+  std::string to_json_text() const;
 
   int64_t kv_groups() const { return num_attention_heads / num_key_value_heads; }
   int64_t q_dim() const { return num_attention_heads * head_dim; }

@@ -5,8 +5,10 @@
 #include <filesystem>
 
 #include "framework/core/error.h"
+#include "framework/core/files.h"
 #include "framework/model/llama_arch.h"
 #include "framework/model/safetensors.h"
+#include "framework/model/safetensors_writer.h"
 
 namespace lowbit {
 namespace {
@@ -29,7 +31,92 @@ at::Tensor read(SafetensorsModel& model, const TensorSpec& spec, c10::ScalarType
   return mapped.to(dtype, /*non_blocking=*/false, /*copy=*/true);
 }
 
+at::Tensor& field(BlockWeights& b, BlockTensor t) {
+  switch (t) {
+    case BlockTensor::InputNorm: return b.input_norm;
+    case BlockTensor::Q: return b.q;
+    case BlockTensor::K: return b.k;
+    case BlockTensor::V: return b.v;
+    case BlockTensor::O: return b.o;
+    case BlockTensor::PostNorm: return b.post_norm;
+    case BlockTensor::Gate: return b.gate;
+    case BlockTensor::Up: return b.up;
+    case BlockTensor::Down: return b.down;
+  }
+  LOWBIT_ASSERT(false, "unknown block tensor");
+}
+
+DType stored_dtype(c10::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return DType::F32;
+    case at::kHalf: return DType::F16;
+    case at::kBFloat16: return DType::BF16;
+    default: LOWBIT_FAIL("cannot store weights as ", c10::toString(t), " (float32, float16 or bfloat16)");
+  }
+}
+
+const char* config_dtype(c10::ScalarType t) {
+  return t == at::kBFloat16 ? "bfloat16" : t == at::kHalf ? "float16" : "float32";
+}
+
 }  // namespace
+
+std::vector<NamedTensor> named_tensors(LlamaWeights& w) {
+  const LlamaConfig& c = w.config;
+  std::vector<NamedTensor> out;
+  if (w.embedding.defined()) out.push_back({embedding_tensor(c).name, &w.embedding});
+  for (std::size_t i = 0; i < w.blocks.size(); ++i) {
+    const int64_t layer = w.first_block + static_cast<int64_t>(i);
+    for (int t = 0; t < kBlockTensorCount; ++t) {
+      const auto bt = static_cast<BlockTensor>(t);
+      out.push_back({block_tensor(c, layer, bt).name, &field(w.blocks[i], bt)});
+    }
+  }
+  if (w.final_norm.defined()) out.push_back({final_norm_tensor(c).name, &w.final_norm});
+  const bool head_is_embedding = w.embedding.defined() && w.lm_head.defined() && w.lm_head.is_same(w.embedding);
+  if (w.lm_head.defined() && !head_is_embedding) out.push_back({lm_head_tensor(c).name, &w.lm_head});
+  return out;
+}
+
+LlamaWeights init_llama(const LlamaConfig& c, uint64_t seed, double std) {
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  LlamaWeights w;
+  w.config = c;
+  const auto normal = [&](const TensorSpec& s) { return at::normal(0.0, std, s.shape, gen); };
+  w.embedding = normal(embedding_tensor(c));
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    BlockWeights b;
+    for (int t = 0; t < kBlockTensorCount; ++t) {
+      const auto bt = static_cast<BlockTensor>(t);
+      const TensorSpec s = block_tensor(c, l, bt);
+      field(b, bt) = (bt == BlockTensor::InputNorm || bt == BlockTensor::PostNorm) ? at::ones(s.shape) : normal(s);
+    }
+    w.blocks.push_back(std::move(b));
+  }
+  w.final_norm = at::ones(final_norm_tensor(c).shape);
+  w.lm_head = c.tie_word_embeddings ? w.embedding : normal(lm_head_tensor(c));
+  return w;
+}
+
+void save_llama(const LlamaWeights& w, const std::string& model_dir, c10::ScalarType dtype) {
+  LOWBIT_CHECK(w.first_block == 0 && static_cast<int64_t>(w.blocks.size()) == w.config.num_hidden_layers &&
+                   w.embedding.defined() && w.lm_head.defined(),
+               "save_llama(): the weights do not hold the whole model");
+  std::filesystem::create_directories(model_dir);
+  LlamaConfig c = w.config;
+  c.torch_dtype = config_dtype(dtype);
+  const DType stored = stored_dtype(dtype);
+  LlamaWeights& mutable_w = const_cast<LlamaWeights&>(w);  // named_tensors only hands out pointers
+  std::vector<at::Tensor> keep;                           // converted copies, alive until written
+  std::vector<TensorToWrite> out;
+  for (const NamedTensor& t : named_tensors(mutable_w)) {
+    keep.push_back(t.tensor->detach().to(dtype).contiguous());
+    out.push_back({t.name, stored, keep.back().sizes().vec(), keep.back().data_ptr()});
+  }
+  write_safetensors((std::filesystem::path(model_dir) / "model.safetensors").string(), out);
+  const std::string config_path = (std::filesystem::path(model_dir) / "config.json").string();
+  write_file_atomic(config_path, c.to_json_text());
+}
 
 LlamaWeights load_llama(const std::string& model_dir, const LoadOptions& opt) {
   const std::string config_path = (std::filesystem::path(model_dir) / "config.json").string();

@@ -46,4 +46,20 @@ struct LoadOptions {
 // Reads MODEL_DIR/config.json and the safetensors weights it needs; validates names, shapes, dtypes.
 LlamaWeights load_llama(const std::string& model_dir, const LoadOptions& options = {});
 
+// Every tensor `w` holds under its Hugging Face name (a tied lm_head appears once, as the
+// embedding), in the order of llama_arch's table.
+struct NamedTensor {
+  std::string name;
+  at::Tensor* tensor;
+};
+std::vector<NamedTensor> named_tensors(LlamaWeights& w);
+
+// A whole model with fresh weights as transformers initialises LlamaForCausalLM: linears and
+// embedding ~ N(0, std), norms = 1. Deterministic in `seed`. fp32.
+LlamaWeights init_llama(const LlamaConfig& config, uint64_t seed, double std = 0.02);
+
+// Writes MODEL_DIR/config.json and MODEL_DIR/model.safetensors (tensors stored in `dtype`,
+// which also becomes config.json's dtype). `w` must hold the whole model.
+void save_llama(const LlamaWeights& w, const std::string& model_dir, c10::ScalarType dtype = c10::ScalarType::Float);
+
 }  // namespace lowbit

@@ -14,7 +14,7 @@
 #include <set>
 
 #include "framework/core/error.h"
-#include "framework/core/json_file.h"
+#include "framework/core/files.h"
 
 namespace lowbit {
 

@@ -41,8 +41,18 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
     for (int i = 0; i < 8; ++i, n >>= 8) len[i] = static_cast<unsigned char>(n & 0xFF);
     out.write(reinterpret_cast<const char*>(len), 8);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (std::size_t i = 0; i < tensors.size(); ++i)
-      out.write(static_cast<const char*>(tensors[i].data), static_cast<std::streamsize>(sizes[i]));
+    std::string buffer;
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      if (tensors[i].produce) {
+        buffer.assign(sizes[i], '\0');
+        tensors[i].produce(buffer);
+        LOWBIT_ASSERT(buffer.size() == sizes[i], "tensor '", tensors[i].name, "' produced ", buffer.size(), " bytes");
+        out.write(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      } else {
+        LOWBIT_ASSERT(tensors[i].data != nullptr || sizes[i] == 0, "tensor '", tensors[i].name, "' has no data");
+        out.write(static_cast<const char*>(tensors[i].data), static_cast<std::streamsize>(sizes[i]));
+      }
+    }
     out.flush();
     if (!out.good()) {
       std::remove(tmp.c_str());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -16,6 +17,9 @@ struct TensorToWrite {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   const void* data = nullptr;  // numel(shape) * dtype_size(dtype) bytes, row-major
+  // Alternatively, called when the tensor's turn comes to fill `bytes` (already sized): lets a
+  // writer produce huge models one tensor at a time.
+  std::function<void(std::string& bytes)> produce = {};
 };
 
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,

@@ -6,7 +6,7 @@
 #include <unordered_map>
 
 #include "framework/core/error.h"
-#include "framework/core/json_file.h"
+#include "framework/core/files.h"
 #include "framework/core/utf8.h"
 #include "framework/model/byte_level.h"
 #include "framework/model/regex.h"

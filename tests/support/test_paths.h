@@ -10,5 +10,9 @@ namespace lowbit::test {
 inline std::string reference_dir() { return LOWBIT_TEST_REFERENCE_DIR; }
 // The real Llama 3 tokenizer of ../shared/fixtures.
 inline std::string llama3_tokenizer() { return LOWBIT_TEST_LLAMA3_TOKENIZER; }
+// The committed small model, lowbit-tiny-llama3 (config.json, model.safetensors, tokenizer.json).
+inline std::string tiny_model_dir() { return LOWBIT_TEST_FIXTURES_DIR "/models/lowbit-tiny-llama3"; }
+// The small model's corpus, prepared by launch/prepare_tiny_corpus.py (a ctest fixture).
+inline std::string tiny_corpus_dir() { return LOWBIT_TEST_TINY_CORPUS_DIR; }
 
 }  // namespace lowbit::test

@@ -1,4 +1,4 @@
-// Reading whole files and JSON documents with errors that name the file.
+// Reading and writing whole files, and parsing JSON documents, with errors that name the file.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -8,6 +8,10 @@ namespace lowbit {
 
 // The bytes of `path`; lowbit::Error "<path>: cannot open" when it cannot be read.
 std::string read_file(const std::string& path);
+
+// Writes `bytes` to `path` through a temporary file renamed into place, so a reader never sees a
+// half-written file and a failed write leaves the old one.
+void write_file_atomic(const std::string& path, const std::string& bytes);
 
 // Parses `text` (from `origin`, for messages) and requires a JSON object at the top.
 nlohmann::json parse_json_object(const std::string& text, const std::string& origin);

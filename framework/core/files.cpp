@@ -1,5 +1,7 @@
-#include "framework/core/json_file.h"
+#include "framework/core/files.h"
 
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -15,6 +17,23 @@ std::string read_file(const std::string& path) {
   s << in.rdbuf();
   LOWBIT_CHECK(!in.bad(), path, ": read failed");
   return s.str();
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    LOWBIT_CHECK(out.good(), tmp, ": cannot create");
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out.good()) {
+      std::remove(tmp.c_str());
+      LOWBIT_FAIL(tmp, ": write failed (disk full?)");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  LOWBIT_CHECK(!ec, path, ": cannot rename ", tmp, " into place: ", ec.message());
 }
 
 nlohmann::json parse_json_object(const std::string& text, const std::string& origin) {

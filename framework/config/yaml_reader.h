@@ -1,0 +1,69 @@
+// Typed reading of a YAML mapping with errors that name the file, the line and the key:
+//   YamlReader r = YamlReader::from_file(path);
+//   YamlSection s = r.section("optimizer");   // required mapping
+//   double lr = s.get<double>("lr", 3e-3);    // default when absent
+//   s.finish();                               // any key not read is an error (typos)
+// The experiment configs of the pipeline build on this; `key=value` overrides arrive there.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include "framework/core/error.h"
+
+namespace lowbit {
+
+class YamlSection {
+ public:
+  YamlSection(YAML::Node node, std::string file, std::string path);
+
+  bool has(const std::string& key) const;
+  template <typename T>
+  T get(const std::string& key) {  // required
+    LOWBIT_CHECK(has(key), where(node_), ": missing key '", qualified(key), "'");
+    return convert<T>(key);
+  }
+  template <typename T>
+  T get(const std::string& key, const T& fallback) {
+    return has(key) ? convert<T>(key) : fallback;
+  }
+  YamlSection section(const std::string& key);  // a required nested mapping
+  // Errors for every key of this mapping that was never read.
+  void finish() const;
+  const std::string& file() const { return file_; }
+
+ private:
+  template <typename T>
+  T convert(const std::string& key) {
+    read_.insert(key);
+    const YAML::Node v = node_[key];
+    try {
+      return v.as<T>();
+    } catch (const YAML::Exception&) {
+      LOWBIT_FAIL(where(v), ": key '", qualified(key), "' must be ", type_name<T>(), ", got '", YAML::Dump(v), "'");
+    }
+  }
+  template <typename T>
+  static const char* type_name();
+  std::string where(const YAML::Node& n) const;
+  std::string qualified(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  YAML::Node node_;
+  std::string file_;
+  std::string path_;
+  std::set<std::string> read_;
+};
+
+template <> const char* YamlSection::type_name<int>();
+template <> const char* YamlSection::type_name<int64_t>();
+template <> const char* YamlSection::type_name<double>();
+template <> const char* YamlSection::type_name<bool>();
+template <> const char* YamlSection::type_name<std::string>();
+
+// Loads a YAML file whose top level is a mapping.
+YamlSection load_yaml_file(const std::string& path);
+
+}  // namespace lowbit

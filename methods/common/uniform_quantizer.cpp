@@ -1,0 +1,47 @@
+#include "methods/common/uniform_quantizer.h"
+
+#include <ATen/ATen.h>
+
+#include "framework/core/error.h"
+
+namespace lowbit {
+
+QuantGrid minmax_grid(const at::Tensor& x, int bits, bool symmetric) {
+  LOWBIT_CHECK(bits >= 1 && bits <= 16, "quantization bits must be in [1, 16], got ", bits);
+  QuantGrid g;
+  g.maxq = (int64_t{1} << bits) - 1;
+  const at::Tensor xf = x.to(at::kFloat);
+  const at::Tensor zeros = at::zeros({xf.size(0)}, at::kFloat);
+  at::Tensor xmin = at::minimum(std::get<0>(xf.min(1)), zeros);  // [rows]
+  at::Tensor xmax = at::maximum(std::get<0>(xf.max(1)), zeros);
+  if (symmetric) {
+    xmax = at::maximum(xmin.abs(), xmax);
+    xmin = at::where(xmin < 0, -xmax, xmin);
+  }
+  const at::Tensor both_zero = (xmin == 0).logical_and(xmax == 0);
+  xmin = at::where(both_zero, at::full_like(xmin, -1), xmin);
+  xmax = at::where(both_zero, at::full_like(xmax, 1), xmax);
+  g.scale = ((xmax - xmin) / static_cast<double>(g.maxq)).unsqueeze(1);
+  g.zero = symmetric ? at::full_like(g.scale, static_cast<double>(g.maxq + 1) / 2)
+                     : at::round(-xmin.unsqueeze(1) / g.scale);
+  return g;
+}
+
+at::Tensor quantize_codes(const at::Tensor& x, const QuantGrid& g) {
+  return at::clamp(at::round(x.to(at::kFloat) / g.scale) + g.zero, 0, static_cast<double>(g.maxq));
+}
+
+at::Tensor dequantize_codes(const at::Tensor& q, const QuantGrid& g) { return g.scale * (q - g.zero); }
+
+at::Tensor fake_quantize(const at::Tensor& w, const UniformQuantSpec& spec) {
+  LOWBIT_CHECK(w.dim() == 2, "fake_quantize expects a [out, in] weight, got ", w.dim(), " dimensions");
+  const int64_t out = w.size(0), in = w.size(1);
+  const int64_t g = spec.group_size > 0 ? spec.group_size : in;
+  LOWBIT_CHECK(in % g == 0, "input size ", in, " is not a multiple of group size ", g);
+  // [out, in] -> [out * in/g, g]: every group becomes a row with its own grid.
+  const at::Tensor rows = w.to(at::kFloat).reshape({out * (in / g), g});
+  const QuantGrid grid = minmax_grid(rows, spec.bits, spec.symmetric);
+  return dequantize_codes(quantize_codes(rows, grid), grid).reshape({out, in});
+}
+
+}  // namespace lowbit

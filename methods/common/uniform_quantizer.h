@@ -1,0 +1,37 @@
+// Uniform affine (min-max) weight quantization with the GPTQ quantizer's conventions (METHODS.md
+// §1.5): per output row, or per (row, group of `group_size` consecutive input columns); zero is
+// forced into [min, max]; asymmetric with an integer zero point, or symmetric with zero at
+// (maxq + 1) / 2; round half to even. RTN is this applied once to every linear; GPTQ reuses the
+// grids column by column.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+namespace lowbit {
+
+struct UniformQuantSpec {
+  int bits = 4;             // 1..16
+  int64_t group_size = 0;   // 0: per output channel (the whole row)
+  bool symmetric = false;
+};
+
+struct QuantGrid {
+  at::Tensor scale;  // [rows, 1] fp32
+  at::Tensor zero;   // [rows, 1] fp32 (an integer value)
+  int64_t maxq = 0;  // 2^bits - 1
+};
+
+// Grid of each row of x [rows, cols] from its min/max.
+QuantGrid minmax_grid(const at::Tensor& x, int bits, bool symmetric);
+// Integer codes q = clamp(round(x / scale) + zero, 0, maxq), as fp32 [rows, cols].
+at::Tensor quantize_codes(const at::Tensor& x, const QuantGrid& g);
+// scale * (q - zero)
+at::Tensor dequantize_codes(const at::Tensor& q, const QuantGrid& g);
+
+// w [out, in] -> the dequantized ("fake-quantized") weight, fp32, same shape. `in` must be a
+// multiple of group_size when grouping.
+at::Tensor fake_quantize(const at::Tensor& w, const UniformQuantSpec& spec);
+
+}  // namespace lowbit
