@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The demo: on a fresh machine, installs what is missing, builds lowbit, builds a small random
-# LLaMA-3-style model with Hugging Face transformers (GQA, llama3 RoPE scaling), then shows it with
-# `lowbit info` and runs a forward pass with `lowbit logits`, compared against transformers.
-# (The quantize -> evaluate demo on the project's trained small model arrives with later issues.)
+# The demo: on a fresh machine, installs what is missing, builds lowbit, then
+#  1. the project's trained small model (lowbit-tiny-llama3): `lowbit info`, and what it predicts
+#     after a prompt (`lowbit logits --text`);
+#  2. a small random LLaMA-3-style model built with Hugging Face transformers (GQA, llama3 RoPE
+#     scaling): a forward pass with `lowbit logits`, compared against transformers.
+# (The quantize -> evaluate demo arrives with the pipeline and evaluation issues.)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
@@ -12,6 +14,12 @@ bash "$root/launch/setup.sh"
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" --target lowbit
 lowbit="$build/bin/lowbit"
+
+tiny="$root/tests/fixtures/models/lowbit-tiny-llama3"
+echo; echo "== lowbit info $tiny"
+"$lowbit" info "$tiny" --no-tensors
+echo; echo "== lowbit logits lowbit-tiny-llama3 --text 'The best way to predict the future is to'"
+"$lowbit" logits "$tiny" --text "The best way to predict the future is to" --top 5
 
 out="$build/demo"
 echo "== building small random models with transformers into $out/models"

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "framework/cli/commands.h"
 #include "framework/core/error.h"
@@ -31,9 +32,13 @@ void run(const LogitsArgs& a) {
   LOWBIT_CHECK(a.dtype == "float32" || a.dtype == "bfloat16", "--dtype must be float32 or bfloat16, got '",
                a.dtype, "'");
   std::vector<int64_t> ids = a.ids;
+  // With the model's tokenizer at hand, top tokens are shown as text too.
+  const std::string tok_path = (std::filesystem::path(a.model) / "tokenizer.json").string();
+  std::optional<Tokenizer> tok;
+  if (std::filesystem::exists(tok_path)) tok.emplace(Tokenizer::from_file(tok_path));
   if (!a.text.empty()) {
-    const auto tok = Tokenizer::from_file((std::filesystem::path(a.model) / "tokenizer.json").string());
-    for (int32_t id : tok.encode(a.text)) ids.push_back(id);
+    LOWBIT_CHECK(tok.has_value(), tok_path, ": --text needs the model's tokenizer.json");
+    for (int32_t id : tok->encode(a.text)) ids.push_back(id);
     LOWBIT_CHECK(!ids.empty(), "--text produced no tokens");
   }
   LoadOptions opt;
@@ -54,8 +59,11 @@ void run(const LogitsArgs& a) {
   fmt::print("last position: max |logit| {:.6f}, mean {:.6f}\n", last.abs().max().item<float>(),
              last.mean().item<float>());
   fmt::print("top {}:\n", values.numel());
-  for (int64_t i = 0; i < values.numel(); ++i)
-    fmt::print("  {:>8} {:>14.6f}\n", index[i].item<int64_t>(), values[i].item<float>());
+  for (int64_t i = 0; i < values.numel(); ++i) {
+    const int64_t id = index[i].item<int64_t>();
+    const std::string text = tok && id < tok->size() ? fmt::format("  {:?}", tok->decode({static_cast<int32_t>(id)})) : "";
+    fmt::print("  {:>8} {:>14.6f}{}\n", id, values[i].item<float>(), text);
+  }
   std::string head;
   for (int64_t i = 0; i < std::min<int64_t>(8, last.numel()); ++i) head += fmt::format(" {:.6f}", last[i].item<float>());
   fmt::print("first values:{}\n", head);

@@ -4,6 +4,7 @@
 - `lowbit tokenize --decode` prints the text back;
 - `lowbit logits --out` writes a safetensors file the `safetensors` package reads, holding transformers' logits;
 - `lowbit info` counts the parameters transformers counts;
+- `lowbit make-model --shape llama3-8b` writes the tensors transformers builds from its config.json;
 - a corrupt model makes `lowbit logits` fail with one message naming the file, not crash.
 Usage: check_cli.py LOWBIT_BINARY LLAMA3_TOKENIZER_JSON REFERENCE_DIR
 """
@@ -19,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _require import require  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-tokenizers, safetensors_torch, torch = require("tokenizers", "safetensors.torch", "torch")
+tokenizers, safetensors_torch, torch, transformers = require("tokenizers", "safetensors.torch", "torch", "transformers")
 
 failures = []
 
@@ -82,6 +83,23 @@ def main():
                         n_ref += sum(t.numel() for t in safetensors_torch.load_file(os.path.join(mdir, f)).values())
             check(m is not None and int(m.group(1)) == n_ref, f"info {name}: {m.group(1) if m else '?'} parameters, "
                   f"stored {n_ref} (vocab {cfg['vocab_size']})")
+
+        # make-model: one block of the real LLaMA3-8B shapes; transformers must build the same tensors
+        # from the config.json it writes (on the meta device: shapes only, no memory).
+        made = os.path.join(tmp, "llama3-8b-1")
+        run(lowbit, "make-model", "--shape", "llama3-8b", "--layers", "1", "--seed", "3", made)
+        cfg = transformers.LlamaConfig.from_pretrained(made)
+        with torch.device("meta"):
+            hf_shapes = {k: tuple(v.shape) for k, v in transformers.LlamaForCausalLM(cfg).state_dict().items()}
+        from safetensors import safe_open
+        with safe_open(os.path.join(made, "model.safetensors"), "pt") as f:
+            ours = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            sample = f.get_tensor("model.layers.0.mlp.up_proj.weight")
+        check(ours == hf_shapes and cfg.num_key_value_heads == 8 and cfg.hidden_size == 4096,
+              f"make-model llama3-8b: {len(ours)} tensors with transformers' shapes")
+        check(sample.dtype == torch.bfloat16 and abs(sample.float().std().item() - 0.02) < 1e-3,
+              f"make-model weights bf16 ~ N(0, 0.02): std {sample.float().std().item():.4f}")
+        shutil.rmtree(made)
 
         broken = os.path.join(tmp, "broken")
         shutil.copytree(os.path.join(models, "gqa_llama3_untied"), broken)
