@@ -19,14 +19,21 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-void write_file_atomic(const std::string& path, const std::string& bytes) {
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     LOWBIT_CHECK(out.good(), tmp, ": cannot create");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    try {
+      write(out);
+    } catch (...) {
+      out.close();
+      std::remove(tmp.c_str());
+      throw;
+    }
     out.flush();
     if (!out.good()) {
+      out.close();
       std::remove(tmp.c_str());
       LOWBIT_FAIL(tmp, ": write failed (disk full?)");
     }
@@ -34,6 +41,10 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   LOWBIT_CHECK(!ec, path, ": cannot rename ", tmp, " into place: ", ec.message());
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  write_file_atomic(path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
 }
 
 nlohmann::json parse_json_object(const std::string& text, const std::string& origin) {

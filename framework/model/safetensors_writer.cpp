@@ -1,12 +1,10 @@
 #include "framework/model/safetensors_writer.h"
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "framework/core/error.h"
+#include "framework/core/files.h"
 
 namespace lowbit {
 
@@ -32,10 +30,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // keep the data section 8-byte aligned
 
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    LOWBIT_CHECK(out.good(), tmp, ": cannot create");
+  write_file_atomic(path, [&](std::ostream& out) {
     unsigned char len[8];
     uint64_t n = text.size();
     for (int i = 0; i < 8; ++i, n >>= 8) len[i] = static_cast<unsigned char>(n & 0xFF);
@@ -53,15 +48,7 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
         out.write(static_cast<const char*>(tensors[i].data), static_cast<std::streamsize>(sizes[i]));
       }
     }
-    out.flush();
-    if (!out.good()) {
-      std::remove(tmp.c_str());
-      LOWBIT_FAIL(tmp, ": write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  LOWBIT_CHECK(!ec, path, ": cannot rename ", tmp, " into place: ", ec.message());
+  });
 }
 
 }  // namespace lowbit

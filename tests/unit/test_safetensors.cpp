@@ -43,6 +43,19 @@ TEST(Safetensors, WrittenFileReadsBackWithSameShapesDtypesAndBytes) {
   EXPECT_EQ(f.metadata().at("k"), "v");
 }
 
+TEST(Safetensors, FailedRewriteLeavesTheOldFileIntact) {
+  TempDir dir;
+  const std::string path = dir.file("t.safetensors");
+  float x = 42;
+  write_safetensors(path, {{"x", DType::F32, {1}, &x}});
+  const std::string before = test::read_file(path);
+  TensorToWrite failing{"y", DType::F32, {4}, nullptr};
+  failing.produce = [](std::string&) { throw Error("producer failed"); };
+  EXPECT_THROW(write_safetensors(path, {failing}), Error);
+  EXPECT_EQ(test::read_file(path), before);
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+}
+
 TEST(Safetensors, FileShorterThanHeaderLengthFieldIsRefused) {
   TempDir dir;
   write_file(dir.file("short.safetensors"), "abc");
