@@ -57,10 +57,12 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeTables& rope) {  // x [B, h
 
 }  // namespace
 
-at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& x, const RopeTables& rope) {
+at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& x, const RopeTables& rope,
+                         const LinearInputObserver& observe) {
   const int64_t B = x.size(0), T = x.size(1), D = c.head_dim;
   // Attention.
   const at::Tensor h = rms_norm(x, b.input_norm, c.rms_norm_eps);                     // [B, T, hidden]
+  if (observe) observe(LinearInput::Attention, h);
   at::Tensor q = at::linear(h, b.q).view({B, T, c.num_attention_heads, D}).transpose(1, 2);  // [B, H, T, D]
   at::Tensor k = at::linear(h, b.k).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);  // [B, KV, T, D]
   at::Tensor v = at::linear(h, b.v).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);  // [B, KV, T, D]
@@ -72,10 +74,13 @@ at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::
                                                           /*is_causal=*/T > 1, /*scale=*/1.0 / std::sqrt(double(D)),
                                                           /*enable_gqa=*/c.kv_groups() > 1);
   const at::Tensor attn = ctx.transpose(1, 2).reshape({B, T, c.q_dim()});             // [B, T, H*D]
+  if (observe) observe(LinearInput::AttentionOutput, attn);
   const at::Tensor x1 = x + at::linear(attn, b.o);                                    // [B, T, hidden]
   // MLP.
   const at::Tensor h2 = rms_norm(x1, b.post_norm, c.rms_norm_eps);
+  if (observe) observe(LinearInput::Mlp, h2);
   const at::Tensor act = at::silu(at::linear(h2, b.gate)) * at::linear(h2, b.up);     // [B, T, inter]
+  if (observe) observe(LinearInput::MlpDown, act);
   return x1 + at::linear(act, b.down);
 }
 

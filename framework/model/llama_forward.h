@@ -5,6 +5,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
+
 #include "framework/model/llama_config.h"
 #include "framework/model/llama_weights.h"
 
@@ -22,8 +24,15 @@ RopeTables rope_tables(const LlamaConfig& c, int64_t seq_len, c10::ScalarType dt
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);  // x: [..., hidden]
 
+// The four distinct inputs of a block's linears (METHODS.md §1.1): q/k/v share one, gate/up another.
+enum class LinearInput { Attention, AttentionOutput, Mlp, MlpDown };
+// Called with each linear input as the block computes it ([batch, seq, features]); how the
+// calibration loop collects Hessians and activation statistics.
+using LinearInputObserver = std::function<void(LinearInput, const at::Tensor&)>;
+
 // One decoder block: x [batch, seq, hidden] -> [batch, seq, hidden].
-at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& x, const RopeTables& rope);
+at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& x, const RopeTables& rope,
+                         const LinearInputObserver& observe = nullptr);
 
 // ids [batch, seq] (int64) -> hidden [batch, seq, hidden] in the weights' dtype.
 at::Tensor embed(const LlamaWeights& w, const at::Tensor& ids);

@@ -6,12 +6,18 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <c10/core/InferenceMode.h>
+
+#include <array>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "evaluation/perplexity.h"
 #include "framework/core/files.h"
 #include "framework/model/tokenizer.h"
+#include "framework/model/llama_forward.h"
+#include "methods/common/gptq_solver.h"
+#include "methods/common/hessian.h"
 #include "methods/common/uniform_quantizer.h"
 #include "tests/support/test_paths.h"
 
@@ -61,6 +67,77 @@ TEST(TinyModel, QuantizationMattersOnIt) {
   EXPECT_LT(w3, w2);
   EXPECT_LT(w4g128, w4) << "groups of 128 beat per-channel at the same bits";
   EXPECT_GT(w2 / fp - 1, 0.20);
+}
+
+}  // namespace
+}  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// ‖(W − Ŵ) X‖² for held-out inputs X [tokens, in].
+double output_error(const at::Tensor& w, const at::Tensor& q, const at::Tensor& x) {
+  return at::linear(x, w - q).pow(2).sum().item<double>();
+}
+
+// Inputs of every linear of every block of the FP model on `windows` windows of `tokens`
+// starting at `first`: [block][LinearInput] -> [tokens, features].
+std::vector<std::array<at::Tensor, 4>> linear_inputs(const LlamaWeights& w, const std::vector<int32_t>& tokens,
+                                                     int64_t first, int64_t windows) {
+  at::Tensor ids = at::empty({windows, kSeq}, at::kLong);
+  for (int64_t i = 0; i < windows * kSeq; ++i) ids.data_ptr<int64_t>()[i] = tokens[first + i];
+  c10::InferenceMode guard;
+  std::vector<std::array<at::Tensor, 4>> out(w.blocks.size());
+  const RopeTables rope = rope_tables(w.config, kSeq, at::kFloat);
+  at::Tensor h = embed(w, ids);
+  for (std::size_t b = 0; b < w.blocks.size(); ++b)
+    h = block_forward(w.blocks[b], w.config, h, rope, [&](LinearInput in, const at::Tensor& x) {
+      out[b][static_cast<int>(in)] = x.reshape({-1, x.size(-1)}).clone();
+    });
+  return out;
+}
+
+TEST(TinyModel, GptqOutputErrorIsBelowRoundToNearestForEveryLinearAt3And4Bits) {
+  const LlamaWeights w = load_llama(test::tiny_model_dir());
+  const Tokenizer tok = Tokenizer::from_file(test::tiny_model_dir() + "/tokenizer.json");
+  const std::vector<int32_t> train = tok.encode(read_file(test::tiny_corpus_dir() + "/train.txt"), false);
+  const std::vector<int32_t> valid = tok.encode(read_file(test::tiny_corpus_dir() + "/validation.txt"), false);
+  const auto calib = linear_inputs(w, train, 0, 16);   // 4096 calibration tokens
+  const auto heldout = linear_inputs(w, valid, 0, 8);  // 2048 held-out tokens
+  struct Linear {
+    const char* name;
+    at::Tensor BlockWeights::*weight;
+    LinearInput input;
+  };
+  const Linear linears[] = {{"q_proj", &BlockWeights::q, LinearInput::Attention},
+                            {"k_proj", &BlockWeights::k, LinearInput::Attention},
+                            {"v_proj", &BlockWeights::v, LinearInput::Attention},
+                            {"o_proj", &BlockWeights::o, LinearInput::AttentionOutput},
+                            {"gate_proj", &BlockWeights::gate, LinearInput::Mlp},
+                            {"up_proj", &BlockWeights::up, LinearInput::Mlp},
+                            {"down_proj", &BlockWeights::down, LinearInput::MlpDown}};
+  int compared = 0;
+  double ratio_sum = 0;
+  for (std::size_t b = 0; b < w.blocks.size(); ++b)
+    for (const Linear& l : linears) {
+      const at::Tensor& W = w.blocks[b].*l.weight;
+      const int in = static_cast<int>(l.input);
+      HessianAccumulator acc(W.size(1));
+      acc.add(calib[b][in].view({16, kSeq, -1}));
+      for (int bits : {3, 4})
+        for (int64_t group : {int64_t{128}, int64_t{0}}) {
+          GptqOptions opt;
+          opt.quant = {bits, group, false};
+          const double e_gptq = output_error(W, gptq_quantize(W, acc.hessian(), opt).weight, heldout[b][in]);
+          const double e_rtn = output_error(W, fake_quantize(W, opt.quant), heldout[b][in]);
+          EXPECT_LT(e_gptq, e_rtn) << "block " << b << " " << l.name << " W" << bits << (group ? " g128" : " per-channel");
+          ratio_sum += e_gptq / e_rtn;
+          ++compared;
+        }
+    }
+  EXPECT_EQ(compared, 4 * 7 * 4);
+  std::printf("GPTQ / RTN held-out output error, mean over %d (linear, bits, grouping): %.3f\n", compared,
+              ratio_sum / compared);
 }
 
 }  // namespace

@@ -1,0 +1,177 @@
+#include "methods/common/gptq_solver.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "framework/core/error.h"
+
+namespace lowbit {
+namespace {
+
+// One row's grid, as minmax_grid computes it (GPTQ convention), in fp32 scalar arithmetic.
+struct RowGrid {
+  float scale, zero;
+};
+
+RowGrid row_grid(const float* x, int64_t n, float maxq, bool symmetric) {
+  float lo = 0.f, hi = 0.f;  // zero forced into the range
+  for (int64_t i = 0; i < n; ++i) {
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+  if (symmetric) {
+    hi = std::max(std::fabs(lo), hi);
+    if (lo < 0) lo = -hi;
+  }
+  if (lo == 0.f && hi == 0.f) lo = -1.f, hi = 1.f;
+  const float scale = (hi - lo) / maxq;
+  const float zero = symmetric ? (maxq + 1.f) / 2.f : std::nearbyint(-lo / scale);
+  return {scale, zero};
+}
+
+}  // namespace
+
+GptqResult gptq_quantize(const at::Tensor& w_in, const at::Tensor& h_in, const GptqOptions& opt) {
+  LOWBIT_CHECK(w_in.dim() == 2 && h_in.dim() == 2 && h_in.size(0) == w_in.size(1) && h_in.size(1) == w_in.size(1),
+               "GPTQ needs W [out, in] and H [in, in], got ", w_in.sizes(), " and ", h_in.sizes());
+  const int bits = opt.quant.bits;
+  LOWBIT_CHECK(bits >= 1 && bits <= 8, "GPTQ bits must be in [1, 8], got ", bits);
+  LOWBIT_CHECK(opt.block_size >= 1, "GPTQ block_size must be positive, got ", opt.block_size);
+  LOWBIT_CHECK(opt.percdamp >= 0, "GPTQ percdamp must be non-negative, got ", opt.percdamp);
+  const int64_t rows = w_in.size(0), cols = w_in.size(1);
+  const bool grouped = opt.quant.group_size > 0;
+  const int64_t g = grouped ? opt.quant.group_size : cols;
+  LOWBIT_CHECK(!grouped || cols % g == 0, "GPTQ group size ", g, " does not divide the input size ", cols);
+  const int64_t n_groups = cols / g;
+  const float maxq = static_cast<float>((1 << bits) - 1);
+  const bool sym = opt.quant.symmetric;
+
+  at::Tensor W = w_in.to(at::kFloat).clone().contiguous();  // [rows, cols], updated in place
+  at::Tensor scale = at::empty({rows, n_groups}, at::kFloat), zero = at::empty({rows, n_groups}, at::kFloat);
+  float* S = scale.data_ptr<float>();
+  float* Z = zero.data_ptr<float>();
+  // Per channel: one grid per row, fitted on W as given (before dead columns are zeroed).
+  if (!grouped)
+    for (int64_t r = 0; r < rows; ++r) {
+      const RowGrid rg = row_grid(W.data_ptr<float>() + r * cols, cols, maxq, sym);
+      S[r] = rg.scale, Z[r] = rg.zero;
+    }
+
+  at::Tensor H = h_in.to(at::kFloat).clone();
+  const at::Tensor dead = H.diagonal() == 0;  // [cols]
+  H.diagonal().masked_fill_(dead, 1.0);
+  W.masked_fill_(dead.unsqueeze(0), 0.0);
+
+  std::vector<float> static_s, static_z;  // [groups][rows] grids on the original W
+  if (grouped && opt.static_groups) {
+    static_s.resize(n_groups * rows), static_z.resize(n_groups * rows);
+    for (int64_t k = 0; k < n_groups; ++k)
+      for (int64_t r = 0; r < rows; ++r) {
+        const RowGrid rg = row_grid(W.data_ptr<float>() + r * cols + k * g, g, maxq, sym);
+        static_s[k * rows + r] = rg.scale, static_z[k * rows + r] = rg.zero;
+      }
+  }
+
+  at::Tensor perm;
+  if (opt.act_order) {
+    perm = at::argsort(H.diagonal(), /*stable=*/true, /*dim=*/0, /*descending=*/true);  // [cols]
+    W = W.index_select(1, perm).contiguous();
+    H = H.index_select(0, perm).index_select(1, perm);
+  }
+  // λ computed in fp32 tensor arithmetic, as the reference does (a double product rounds differently,
+  // enough to move a near-tie of a later column).
+  H.diagonal().add_(H.diagonal().mean() * opt.percdamp);
+  at::Tensor U;  // upper Cholesky factor of H⁻¹
+  try {
+    U = at::linalg_cholesky(at::cholesky_inverse(at::linalg_cholesky(H)), /*upper=*/true).contiguous();
+  } catch (const c10::Error&) {
+    LOWBIT_FAIL("GPTQ: the Hessian is not positive definite even with percdamp ", opt.percdamp,
+                " (too few calibration tokens for ", cols, " inputs?); raise method.percdamp");
+  }
+
+  at::Tensor Q = at::empty({rows, cols}, at::kFloat), codes = at::empty({rows, cols}, at::kByte);
+  at::Tensor losses = at::zeros({rows, cols}, at::kFloat);
+  const int64_t* P = opt.act_order ? perm.data_ptr<int64_t>() : nullptr;
+  float* Wp = W.data_ptr<float>();
+  float* Qp = Q.data_ptr<float>();
+  uint8_t* Cp = codes.data_ptr<uint8_t>();
+  float* Lp = losses.data_ptr<float>();
+  const float* Up = U.data_ptr<float>();
+
+  for (int64_t i1 = 0; i1 < cols; i1 += opt.block_size) {
+    const int64_t i2 = std::min(i1 + opt.block_size, cols), count = i2 - i1;
+    at::Tensor err = at::empty({rows, count}, at::kFloat);  // [rows, count]
+    float* E = err.data_ptr<float>();
+    // Every row runs the block's columns in sequence; rows are independent, so tiles of rows go in
+    // parallel and each row's block (count floats) stays in cache.
+    at::parallel_for(0, rows, 16, [&](int64_t r0, int64_t r1) {
+      std::vector<float> w1(count);
+      for (int64_t r = r0; r < r1; ++r) {
+        const float* wrow = Wp + r * cols;
+        std::copy(wrow + i1, wrow + i2, w1.begin());
+        float s = grouped ? 0.f : S[r], z = grouped ? 0.f : Z[r];
+        if (grouped && !opt.static_groups && i1 % g != 0) {  // a group that began in an earlier block
+          const int64_t k = i1 / g;
+          s = S[r * n_groups + k], z = Z[r * n_groups + k];
+        }
+        for (int64_t j = 0; j < count; ++j) {
+          const int64_t c = i1 + j;  // position in the (possibly permuted) column order
+          if (grouped && !opt.static_groups && c % g == 0) {
+            // Fitted on the current global W (updated by earlier blocks), as the reference does.
+            const RowGrid rg = row_grid(wrow + c, g, maxq, sym);
+            s = rg.scale, z = rg.zero;
+            S[r * n_groups + c / g] = s, Z[r * n_groups + c / g] = z;
+          } else if (grouped && opt.static_groups) {
+            const int64_t k = (P ? P[c] : c) / g;
+            s = static_s[k * rows + r], z = static_z[k * rows + r];
+          }
+          const float x = w1[j];
+          const float q = std::min(std::max(std::nearbyint(x / s) + z, 0.f), maxq);
+          const float deq = s * (q - z);
+          const float d = Up[c * cols + c];
+          const float e = (x - deq) / d;
+          Qp[r * cols + c] = deq;
+          Cp[r * cols + c] = static_cast<uint8_t>(q);
+          Lp[r * cols + c] = (x - deq) * (x - deq) / (d * d) / 2.f;
+          const float* urow = Up + c * cols + i1;
+          for (int64_t k = j + 1; k < count; ++k) w1[k] -= e * urow[k];
+          E[r * count + j] = e;
+        }
+      }
+    });
+    if (i2 < cols)  // lazy update: W[:, i2:] -= Err · U[i1:i2, i2:]
+      W.narrow(1, i2, cols - i2).addmm_(err, U.narrow(0, i1, count).narrow(1, i2, cols - i2), 1.0, -1.0);
+  }
+
+  GptqResult res;
+  res.losses = losses.sum(0);
+  res.g_idx = at::empty({cols}, at::kInt);
+  int32_t* G = res.g_idx.data_ptr<int32_t>();
+  for (int64_t c = 0; c < cols; ++c) {
+    // Non-static act-order groups follow the permuted order; otherwise the original column's.
+    const int64_t orig = P ? P[c] : c;
+    G[orig] = static_cast<int32_t>((P && !opt.static_groups ? c : orig) / g);
+  }
+  if (P) {
+    const at::Tensor inv = at::argsort(perm);
+    Q = Q.index_select(1, inv);
+    codes = codes.index_select(1, inv);
+    res.losses = res.losses.index_select(0, inv);
+  }
+  if (grouped && opt.static_groups) {
+    scale = at::from_blob(static_s.data(), {n_groups, rows}, at::kFloat).t().contiguous();
+    zero = at::from_blob(static_z.data(), {n_groups, rows}, at::kFloat).t().contiguous();
+  }
+  res.weight = Q;
+  res.codes = codes;
+  res.scale = scale;
+  res.zero = zero;
+  return res;
+}
+
+}  // namespace lowbit

@@ -1,0 +1,38 @@
+// GPTQ's solver for one linear layer (METHODS.md §5; IST-DASLab/gptq `fasterquant`): quantizes the
+// columns of W one at a time with the uniform grid of uniform_quantizer.h and spreads each column's
+// error over the columns not yet quantized, weighted by the upper Cholesky factor of H⁻¹; lazy
+// batches of `block_size` columns; optional act-order and static groups.
+//
+// Rows are independent given H, so the in-block work runs on tiles of rows that stay in cache, in
+// parallel; only the lazy update of the remaining columns is a matrix product.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+#include "methods/common/uniform_quantizer.h"
+
+namespace lowbit {
+
+struct GptqOptions {
+  UniformQuantSpec quant;      // bits, group_size (0: per channel), symmetric
+  double percdamp = 0.01;      // λ = percdamp · mean(diag H)
+  int64_t block_size = 128;
+  bool act_order = false;      // columns in order of decreasing diag(H)
+  bool static_groups = false;  // group grids fitted on the original W before any update
+};
+
+struct GptqResult {
+  at::Tensor weight;  // [out, in] fp32: the dequantized weight (fake-quant)
+  at::Tensor codes;   // [out, in] uint8: integer codes, in the original column order
+  at::Tensor scale;   // [out, groups] fp32 (groups = 1 per channel)
+  at::Tensor zero;    // [out, groups] fp32
+  at::Tensor g_idx;   // [in] int32: group of each input column
+  at::Tensor losses;  // [in] fp32: Σ_rows (w - q)² / d² / 2 per column (the reference's Losses summed)
+};
+
+// w [out, in] (any float dtype), h [in, in] (fp32, from HessianAccumulator). Neither is modified.
+GptqResult gptq_quantize(const at::Tensor& w, const at::Tensor& h, const GptqOptions& options);
+
+}  // namespace lowbit
