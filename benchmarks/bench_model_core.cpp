@@ -4,6 +4,7 @@
 //   lowbit_bench tokenize --tokenizer T --file F    tokenizer MB/s
 //   lowbit_bench forward --model DIR                forward tokens/s
 //   lowbit_bench matmul --n 2048                    libtorch BLAS GFLOP/s (the floor of everything)
+//   lowbit_bench gptq --rows R --cols C              GPTQ seconds per linear
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
@@ -17,6 +18,8 @@
 #include "framework/model/llama_forward.h"
 #include "framework/model/llama_weights.h"
 #include "framework/model/tokenizer.h"
+#include "methods/common/gptq_solver.h"
+#include "methods/common/hessian.h"
 
 namespace {
 
@@ -53,6 +56,20 @@ void bench_forward(const std::string& model, int64_t batch, int64_t seq, const s
              w.config.num_hidden_layers, w.config.hidden_size, dtype, sec, batch * seq / sec, repeat);
 }
 
+void bench_gptq(int64_t rows, int64_t cols, int64_t tokens, int bits, int64_t group, int repeat) {
+  // A Hessian from correlated random activations, as calibration would give.
+  const at::Tensor x = at::randn({tokens, cols}).matmul(at::eye(cols) + 0.05 * at::randn({cols, cols}));
+  lowbit::HessianAccumulator acc(cols);
+  acc.add(x.unsqueeze(0));
+  const at::Tensor w = 0.02 * at::randn({rows, cols});
+  lowbit::GptqOptions opt;
+  opt.quant = {bits, group, false};
+  lowbit::gptq_quantize(w, acc.hessian(), opt);  // warm-up
+  const double sec = best_seconds(repeat, [&] { lowbit::gptq_quantize(w, acc.hessian(), opt); });
+  fmt::print("gptq: W [{}, {}], {} bits, group {}: {:.3f} s per linear (best of {})\n", rows, cols, bits, group, sec,
+             repeat);
+}
+
 void bench_matmul(int64_t n, int repeat) {
   const at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
   at::mm(a, b);
@@ -79,6 +96,14 @@ int main(int argc, char** argv) {
   fwd->add_option("--batch", batch)->capture_default_str();
   fwd->add_option("--seq", seq)->capture_default_str();
   fwd->add_option("--dtype", dtype, "float32 or bfloat16")->capture_default_str();
+  int64_t rows = 4096, cols = 4096, tokens = 8192, group = 128;
+  int bits = 4;
+  auto* gq = app.add_subcommand("gptq", "GPTQ seconds per linear");
+  gq->add_option("--rows", rows, "Output features")->capture_default_str();
+  gq->add_option("--cols", cols, "Input features")->capture_default_str();
+  gq->add_option("--tokens", tokens, "Calibration tokens for the Hessian")->capture_default_str();
+  gq->add_option("--bits", bits)->capture_default_str();
+  gq->add_option("--group", group, "Group size (0: per channel)")->capture_default_str();
   auto* mm = app.add_subcommand("matmul", "Square fp32 matmul GFLOP/s");
   mm->add_option("--n", n)->capture_default_str();
   try {
@@ -87,6 +112,7 @@ int main(int argc, char** argv) {
     if (*tok) bench_tokenize(tokenizer, file, repeat);
     if (*fwd) bench_forward(model, batch, seq, dtype, repeat);
     if (*mm) bench_matmul(n, repeat);
+    if (*gq) bench_gptq(rows, cols, tokens, bits, group, repeat);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const std::exception& e) {

@@ -34,6 +34,38 @@ RowGrid row_grid(const float* x, int64_t n, float maxq, bool symmetric) {
   return {scale, zero};
 }
 
+// Round half to even of |v| < 2^22 by the float magic number (exact under the default rounding
+// mode, and vectorisable where std::nearbyint is a library call); larger values fall back.
+inline float round_even(float v) {
+  constexpr float kMagic = 12582912.f;  // 1.5 * 2^23
+  return std::fabs(v) < 4194304.f ? (v + kMagic) - kMagic : std::nearbyint(v);
+}
+
+// The in-block GPTQ steps for one column on a tile of T rows held column-major (w1[k*T + t]):
+// quantize column j of every row, then subtract its scaled error from the block's later columns.
+// Compiled for AVX2 and for the baseline, chosen at load time.
+__attribute__((target_clones("avx2", "default"))) void column_step(
+    float* __restrict w1, float* __restrict err, float* __restrict q_out, float* __restrict code_out,
+    float* __restrict loss_out, const float* __restrict s, const float* __restrict z, const float* __restrict urow,
+    int64_t j, int64_t count, int64_t T, float maxq, float d) {
+  float* x = w1 + j * T;
+  float* e = err + j * T;
+  for (int64_t t = 0; t < T; ++t) {
+    const float q = std::min(std::max(round_even(x[t] / s[t]) + z[t], 0.f), maxq);
+    const float deq = s[t] * (q - z[t]);
+    const float diff = x[t] - deq;
+    q_out[j * T + t] = deq;
+    code_out[j * T + t] = q;
+    loss_out[j * T + t] = diff * diff / (d * d) / 2.f;
+    e[t] = diff / d;
+  }
+  for (int64_t k = j + 1; k < count; ++k) {
+    const float u = urow[k];
+    float* wk = w1 + k * T;
+    for (int64_t t = 0; t < T; ++t) wk[t] -= e[t] * u;
+  }
+}
+
 }  // namespace
 
 GptqResult gptq_quantize(const at::Tensor& w_in, const at::Tensor& h_in, const GptqOptions& opt) {
@@ -108,39 +140,46 @@ GptqResult gptq_quantize(const at::Tensor& w_in, const at::Tensor& h_in, const G
     at::Tensor err = at::empty({rows, count}, at::kFloat);  // [rows, count]
     float* E = err.data_ptr<float>();
     // Every row runs the block's columns in sequence; rows are independent, so tiles of rows go in
-    // parallel and each row's block (count floats) stays in cache.
-    at::parallel_for(0, rows, 16, [&](int64_t r0, int64_t r1) {
-      std::vector<float> w1(count);
-      for (int64_t r = r0; r < r1; ++r) {
-        const float* wrow = Wp + r * cols;
-        std::copy(wrow + i1, wrow + i2, w1.begin());
-        float s = grouped ? 0.f : S[r], z = grouped ? 0.f : Z[r];
-        if (grouped && !opt.static_groups && i1 % g != 0) {  // a group that began in an earlier block
-          const int64_t k = i1 / g;
-          s = S[r * n_groups + k], z = Z[r * n_groups + k];
+    // parallel, each tile's block (count x T floats) staying in cache.
+    constexpr int64_t kTile = 64;
+    at::parallel_for(0, (rows + kTile - 1) / kTile, 1, [&](int64_t tile0, int64_t tile1) {
+      std::vector<float> w1(count * kTile), e1(count * kTile), q1(count * kTile), c1(count * kTile),
+          l1(count * kTile), s(kTile), z(kTile);
+      for (int64_t tile = tile0; tile < tile1; ++tile) {
+        const int64_t r0 = tile * kTile, T = std::min(kTile, rows - r0);
+        for (int64_t t = 0; t < T; ++t) {
+          const float* wrow = Wp + (r0 + t) * cols;
+          for (int64_t j = 0; j < count; ++j) w1[j * T + t] = wrow[i1 + j];
+          if (!grouped) {
+            s[t] = S[r0 + t], z[t] = Z[r0 + t];
+          } else if (!opt.static_groups && i1 % g != 0) {  // a group that began in an earlier block
+            s[t] = S[(r0 + t) * n_groups + i1 / g], z[t] = Z[(r0 + t) * n_groups + i1 / g];
+          }
         }
         for (int64_t j = 0; j < count; ++j) {
           const int64_t c = i1 + j;  // position in the (possibly permuted) column order
           if (grouped && !opt.static_groups && c % g == 0) {
-            // Fitted on the current global W (updated by earlier blocks), as the reference does.
-            const RowGrid rg = row_grid(wrow + c, g, maxq, sym);
-            s = rg.scale, z = rg.zero;
-            S[r * n_groups + c / g] = s, Z[r * n_groups + c / g] = z;
+            for (int64_t t = 0; t < T; ++t) {
+              // Fitted on the current global W (updated by earlier blocks), as the reference does.
+              const RowGrid rg = row_grid(Wp + (r0 + t) * cols + c, g, maxq, sym);
+              s[t] = rg.scale, z[t] = rg.zero;
+              S[(r0 + t) * n_groups + c / g] = s[t], Z[(r0 + t) * n_groups + c / g] = z[t];
+            }
           } else if (grouped && opt.static_groups) {
             const int64_t k = (P ? P[c] : c) / g;
-            s = static_s[k * rows + r], z = static_z[k * rows + r];
+            for (int64_t t = 0; t < T; ++t) s[t] = static_s[k * rows + r0 + t], z[t] = static_z[k * rows + r0 + t];
           }
-          const float x = w1[j];
-          const float q = std::min(std::max(std::nearbyint(x / s) + z, 0.f), maxq);
-          const float deq = s * (q - z);
-          const float d = Up[c * cols + c];
-          const float e = (x - deq) / d;
-          Qp[r * cols + c] = deq;
-          Cp[r * cols + c] = static_cast<uint8_t>(q);
-          Lp[r * cols + c] = (x - deq) * (x - deq) / (d * d) / 2.f;
-          const float* urow = Up + c * cols + i1;
-          for (int64_t k = j + 1; k < count; ++k) w1[k] -= e * urow[k];
-          E[r * count + j] = e;
+          column_step(w1.data(), e1.data(), q1.data(), c1.data(), l1.data(), s.data(), z.data(), Up + c * cols + i1, j,
+                      count, T, maxq, Up[c * cols + c]);
+        }
+        for (int64_t t = 0; t < T; ++t) {
+          const int64_t r = r0 + t;
+          for (int64_t j = 0; j < count; ++j) {
+            Qp[r * cols + i1 + j] = q1[j * T + t];
+            Cp[r * cols + i1 + j] = static_cast<uint8_t>(c1[j * T + t]);
+            Lp[r * cols + i1 + j] = l1[j * T + t];
+            E[r * count + j] = e1[j * T + t];
+          }
         }
       }
     });
