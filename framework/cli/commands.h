@@ -12,5 +12,6 @@ void add_tokenize(CLI::App& app);
 void add_logits(CLI::App& app);
 void add_train(CLI::App& app);
 void add_make_model(CLI::App& app);
+void add_methods(CLI::App& app);
 
 }  // namespace lowbit::cli

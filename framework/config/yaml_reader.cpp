@@ -36,6 +36,16 @@ void YamlSection::finish() const {
   }
 }
 
+YamlSection load_yaml_text(const std::string& text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    LOWBIT_FAIL(origin, ":", e.mark.line + 1, ": not valid YAML: ", e.msg);
+  }
+  return YamlSection(root, origin, "");
+}
+
 YamlSection load_yaml_file(const std::string& path) {
   YAML::Node root;
   try {

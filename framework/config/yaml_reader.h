@@ -65,5 +65,7 @@ template <> const char* YamlSection::type_name<std::string>();
 
 // Loads a YAML file whose top level is a mapping.
 YamlSection load_yaml_file(const std::string& path);
+// The same for YAML text (`origin` names it in messages).
+YamlSection load_yaml_text(const std::string& text, const std::string& origin);
 
 }  // namespace lowbit

@@ -1,0 +1,68 @@
+// GPTQ (METHODS.md §5): each linear's columns quantized in turn with optimal-brain-surgeon error
+// updates weighted by the input Hessian (methods/common/gptq_solver). Needs the Hessian of each
+// distinct linear input; with true_sequential the driver regathers it after each linear group.
+#include <ATen/ATen.h>
+
+#include "framework/config/yaml_reader.h"
+#include "methods/common/gptq_solver.h"
+#include "methods/method.h"
+
+namespace lowbit {
+namespace {
+
+class Gptq : public Method {
+ public:
+  Gptq(GptqOptions opt, bool true_sequential) : opt_(opt), true_sequential_(true_sequential) {}
+  MethodNeeds needs() const override { return {/*hessian=*/true, true_sequential_}; }
+
+  std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block,
+                                                        const BlockStatistics& stats) const override {
+    std::map<std::string, QuantizedLinear> out;
+    for (const BlockLinear& l : block_linears()) {
+      const at::Tensor& h = stats.hessian[static_cast<int>(l.input)];
+      LOWBIT_ASSERT(h.defined(), "gptq: no Hessian for ", l.module);
+      GptqResult r = gptq_quantize(block.*l.weight, h, opt_);
+      QuantizedLinear q;
+      q.format = "uniform";
+      q.bits = opt_.quant.bits;
+      q.group_size = opt_.quant.group_size;
+      q.symmetric = opt_.quant.symmetric;
+      q.weight = r.weight;
+      q.loss = r.losses.sum().item<double>();
+      q.tensors = {{"codes", r.codes}, {"scale", r.scale}, {"zero", r.zero}, {"g_idx", r.g_idx}};
+      out.emplace(l.module, std::move(q));
+    }
+    return out;
+  }
+
+ private:
+  GptqOptions opt_;
+  bool true_sequential_;
+};
+
+}  // namespace
+
+void register_gptq(MethodRegistry& r) {
+  r.add({"gptq", "GPTQ: column-wise quantization with Hessian-weighted error feedback",
+         "bits (4), group_size (128; 0 = per channel), sym (false), damp (0.01), blocksize (128), act_order (false), "
+         "static_groups (false), true_sequential (false)",
+         [](YamlSection& p) -> std::unique_ptr<Method> {
+           GptqOptions o;
+           o.quant.bits = p.get<int>("bits", 4);
+           o.quant.group_size = p.get<int64_t>("group_size", 128);
+           o.quant.symmetric = p.get<bool>("sym", false);
+           o.percdamp = p.get<double>("damp", 0.01);
+           o.block_size = p.get<int64_t>("blocksize", 128);
+           o.act_order = p.get<bool>("act_order", false);
+           o.static_groups = p.get<bool>("static_groups", false);
+           const bool true_sequential = p.get<bool>("true_sequential", false);
+           p.finish();
+           LOWBIT_CHECK(o.quant.bits >= 1 && o.quant.bits <= 8, p.file(), ": method.bits must be in [1, 8], got ",
+                        o.quant.bits);
+           LOWBIT_CHECK(o.quant.group_size >= 0, p.file(), ": method.group_size must be >= 0");
+           LOWBIT_CHECK(o.percdamp >= 0 && o.block_size >= 1, p.file(), ": method.damp >= 0 and method.blocksize >= 1");
+           return std::make_unique<Gptq>(o, true_sequential);
+         }});
+}
+
+}  // namespace lowbit

@@ -1,0 +1,84 @@
+// The method interface: a quantization method is a pure function of one decoder block's weights
+// and its calibration statistics -> the quantized block. It knows nothing of ranks, MPI or HDF5;
+// the driver collects what needs() asks for and stores what quantize_block() returns.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <array>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/model/llama_forward.h"
+#include "framework/model/llama_weights.h"
+
+namespace lowbit {
+
+class YamlSection;
+
+// The seven linears of a block, their Hugging Face module names and which input they read.
+struct BlockLinear {
+  const char* module;                 // "self_attn.q_proj", ...
+  at::Tensor BlockWeights::*weight;   // [out, in]
+  LinearInput input;
+};
+const std::array<BlockLinear, 7>& block_linears();
+
+struct MethodNeeds {
+  bool hessian = false;          // H of each distinct linear input (METHODS.md §1.3)
+  bool true_sequential = false;  // statistics regathered after each linear group is quantized
+};
+
+// Calibration statistics of one block.
+struct BlockStatistics {
+  std::array<at::Tensor, 4> hessian;  // by LinearInput, [in, in] fp32 (undefined unless needed)
+  int64_t sequences = 0;
+};
+
+// The artifact of one quantized linear.
+struct QuantizedLinear {
+  std::string format;  // "uniform": integer codes + per-(row, group) scale and zero + g_idx
+  int bits = 0;
+  int64_t group_size = 0;  // 0: per output channel
+  bool symmetric = false;
+  at::Tensor weight;                          // [out, in] fp32, dequantized (fake-quant)
+  std::map<std::string, at::Tensor> tensors;  // codes [out, in] u8, scale/zero [out, groups], g_idx [in]
+  double loss = -1;                           // the method's own error estimate, -1 if none
+};
+
+class Method {
+ public:
+  virtual ~Method() = default;
+  virtual MethodNeeds needs() const = 0;
+  // Module name ("self_attn.q_proj", ...) -> artifact, for all seven linears.
+  virtual std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block,
+                                                                const BlockStatistics& stats) const = 0;
+};
+
+struct MethodInfo {
+  std::string name;
+  std::string summary;
+  std::string parameters;  // "bits (4), group_size (128), ..." for `lowbit methods`
+  std::function<std::unique_ptr<Method>(YamlSection& params)> create;  // reads and checks its parameters
+};
+
+// Registered methods by name: refuses duplicates, lists what it has.
+class MethodRegistry {
+ public:
+  static MethodRegistry& builtin();  // every method lowbit ships
+  void add(MethodInfo info);
+  const MethodInfo& get(const std::string& name) const;  // throws listing the known names
+  std::vector<std::string> names() const;
+
+ private:
+  std::map<std::string, MethodInfo> methods_;
+};
+
+// The registration functions of the methods (one per method file).
+void register_rtn(MethodRegistry& r);
+void register_gptq(MethodRegistry& r);
+
+}  // namespace lowbit

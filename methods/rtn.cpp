@@ -1,0 +1,62 @@
+// RTN (METHODS.md §4): every linear independently, min-max grid per row or per (row, group of 128
+// input columns), round to nearest. No calibration data.
+#include <ATen/ATen.h>
+
+#include "framework/config/yaml_reader.h"
+#include "methods/method.h"
+#include "methods/common/uniform_quantizer.h"
+
+namespace lowbit {
+namespace {
+
+class Rtn : public Method {
+ public:
+  explicit Rtn(UniformQuantSpec spec) : spec_(spec) {}
+  MethodNeeds needs() const override { return {}; }
+
+  std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block,
+                                                        const BlockStatistics&) const override {
+    std::map<std::string, QuantizedLinear> out;
+    for (const BlockLinear& l : block_linears()) {
+      const at::Tensor& w = block.*l.weight;  // [out, in]
+      const int64_t rows = w.size(0), cols = w.size(1), g = spec_.group_size > 0 ? spec_.group_size : cols;
+      LOWBIT_CHECK(cols % g == 0, "rtn: group_size ", g, " does not divide ", l.module, "'s ", cols, " inputs");
+      const at::Tensor groups = w.to(at::kFloat).reshape({rows * (cols / g), g});  // one grid per row
+      const QuantGrid grid = minmax_grid(groups, spec_.bits, spec_.symmetric);
+      const at::Tensor codes = quantize_codes(groups, grid);
+      QuantizedLinear q;
+      q.format = "uniform";
+      q.bits = spec_.bits;
+      q.group_size = spec_.group_size;
+      q.symmetric = spec_.symmetric;
+      q.weight = dequantize_codes(codes, grid).reshape({rows, cols});
+      q.tensors["codes"] = codes.reshape({rows, cols}).to(at::kByte);
+      q.tensors["scale"] = grid.scale.reshape({rows, cols / g});
+      q.tensors["zero"] = grid.zero.reshape({rows, cols / g});
+      q.tensors["g_idx"] = (at::arange(cols, at::kInt) / g).to(at::kInt);
+      out.emplace(l.module, std::move(q));
+    }
+    return out;
+  }
+
+ private:
+  UniformQuantSpec spec_;
+};
+
+}  // namespace
+
+void register_rtn(MethodRegistry& r) {
+  r.add({"rtn", "round-to-nearest, min-max grid per channel or per group (no calibration data)",
+         "bits (4), group_size (128; 0 = per channel), sym (false)", [](YamlSection& p) -> std::unique_ptr<Method> {
+           UniformQuantSpec s;
+           s.bits = p.get<int>("bits", 4);
+           s.group_size = p.get<int64_t>("group_size", 128);
+           s.symmetric = p.get<bool>("sym", false);
+           p.finish();
+           LOWBIT_CHECK(s.bits >= 1 && s.bits <= 8, p.file(), ": method.bits must be in [1, 8], got ", s.bits);
+           LOWBIT_CHECK(s.group_size >= 0, p.file(), ": method.group_size must be >= 0, got ", s.group_size);
+           return std::make_unique<Rtn>(s);
+         }});
+}
+
+}  // namespace lowbit
