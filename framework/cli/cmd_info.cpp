@@ -8,6 +8,7 @@
 
 #include "framework/cli/commands.h"
 #include "framework/core/build_info.h"
+#include "framework/core/units.h"
 #include "framework/model/llama_arch.h"
 #include "framework/model/llama_config.h"
 #include "framework/model/safetensors.h"
@@ -19,13 +20,6 @@ std::string shape_str(const std::vector<int64_t>& s) {
   std::string out = "[";
   for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
   return out + "]";
-}
-
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) b /= 1024, ++u;
-  return fmt::format("{:.2f} {}", b, units[u]);
 }
 
 void print_model(const std::string& dir, bool list_tensors) {

@@ -13,5 +13,6 @@ void add_logits(CLI::App& app);
 void add_train(CLI::App& app);
 void add_make_model(CLI::App& app);
 void add_methods(CLI::App& app);
+void add_plan(CLI::App& app);
 
 }  // namespace lowbit::cli

@@ -1,0 +1,50 @@
+// How a model is split across pipeline ranks, and what each rank needs in memory — a pure
+// function of the architecture, the world size and the calibration settings (no weights read).
+//   blocks: contiguous ranges balanced by bytes; rank 0 also holds the embedding, the last rank the
+//   final norm and lm_head.
+//   memory per rank = weights + activations + Hessians + solver workspace, where
+//     activations = 2 buffers (block inputs and outputs) x samples x seq_len x hidden x act bytes
+//                   + one micro-batch's transient block intermediates in fp32,
+//     Hessians    = the four distinct linear inputs of one block in fp32 (hidden², q_dim²,
+//                   hidden², intermediate²), when the method needs them,
+//     workspace   = the GPTQ solver's copies of the largest Hessian (3 x in² fp32) and weight.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "framework/model/llama_config.h"
+
+namespace lowbit {
+
+struct PlanSettings {
+  int ranks = 1;
+  std::string weight_dtype = "bfloat16";
+  std::string activation_dtype = "bfloat16";
+  int64_t samples = 128;  // calibration sequences
+  int64_t seq_len = 2048;
+  int64_t micro_batch = 1;
+  bool hessians = true;   // the method needs Hessians (GPTQ family)
+};
+
+struct RankPlan {
+  int rank = 0;
+  int64_t first_block = 0, end_block = 0;  // [first, end)
+  bool embedding = false, head = false;
+  uint64_t weight_bytes = 0;
+  uint64_t activation_bytes = 0;
+  uint64_t hessian_bytes = 0;
+  uint64_t workspace_bytes = 0;
+  uint64_t total() const { return weight_bytes + activation_bytes + hessian_bytes + workspace_bytes; }
+};
+
+struct PartitionPlan {
+  std::vector<RankPlan> ranks;
+  uint64_t model_weight_bytes = 0;
+  const RankPlan& owner_of_block(int64_t block) const;
+};
+
+PartitionPlan make_partition_plan(const LlamaConfig& c, const PlanSettings& s);
+
+}  // namespace lowbit

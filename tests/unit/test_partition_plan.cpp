@@ -1,0 +1,66 @@
+// The partition plan: contiguous block ranges covering the model once, embedding on the first
+// rank and head on the last, weights adding up to the published model sizes, ranks balanced, and
+// the fit verdicts a user relies on.
+#include <gtest/gtest.h>
+
+#include "framework/core/units.h"
+#include "framework/dist/partition_plan.h"
+#include "framework/model/llama_presets.h"
+#include "tests/support/expect_error.h"
+
+namespace lowbit {
+namespace {
+
+TEST(PartitionPlan, RangesCoverEveryBlockOnceWithEmbeddingFirstAndHeadLast) {
+  const LlamaConfig c = llama_preset("llama3-8b");
+  for (int ranks : {1, 2, 3, 4, 8}) {
+    PlanSettings s;
+    s.ranks = ranks;
+    const PartitionPlan p = make_partition_plan(c, s);
+    ASSERT_EQ(static_cast<int>(p.ranks.size()), ranks);
+    int64_t next = 0;
+    for (const RankPlan& r : p.ranks) {
+      EXPECT_EQ(r.first_block, next);
+      EXPECT_GT(r.end_block, r.first_block);
+      EXPECT_EQ(r.embedding, r.rank == 0);
+      EXPECT_EQ(r.head, r.rank == ranks - 1);
+      next = r.end_block;
+    }
+    EXPECT_EQ(next, 32);
+    // Meta-Llama-3-8B: 8,030,261,248 parameters in bf16.
+    EXPECT_EQ(p.model_weight_bytes, 2ull * 8030261248ull) << ranks << " ranks";
+  }
+}
+
+TEST(PartitionPlan, Llama3_70bOnEightRanksIsBalancedAndFits80GiB) {
+  PlanSettings s;
+  s.ranks = 8;
+  const PartitionPlan p = make_partition_plan(llama_preset("llama3-70b"), s);
+  EXPECT_EQ(p.model_weight_bytes, 2ull * 70553706496ull);
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (const RankPlan& r : p.ranks) lo = std::min(lo, r.weight_bytes), hi = std::max(hi, r.weight_bytes);
+  EXPECT_LE(double(hi) / double(lo), 1.15) << "per-rank weights differ by more than one block";
+  for (const RankPlan& r : p.ranks) EXPECT_LE(r.total(), parse_bytes("80GiB", "test")) << "rank " << r.rank;
+}
+
+TEST(PartitionPlan, Llama3_70bOnOneRankDoesNotFit80GiB) {
+  PlanSettings s;
+  const PartitionPlan p = make_partition_plan(llama_preset("llama3-70b"), s);
+  EXPECT_GT(p.ranks[0].weight_bytes, parse_bytes("80GiB", "test"));
+}
+
+TEST(PartitionPlan, MoreRanksThanBlocksIsRefused) {
+  PlanSettings s;
+  s.ranks = 33;
+  EXPECT_LOWBIT_ERROR(make_partition_plan(llama_preset("llama3-8b"), s), {"33 ranks", "32 blocks"});
+}
+
+TEST(Units, SizesParseAndBadUnitsAreRefused) {
+  EXPECT_EQ(parse_bytes("80GiB", "x"), 80ull << 30);
+  EXPECT_EQ(parse_bytes("40GB", "x"), 40000000000ull);
+  EXPECT_EQ(parse_bytes("1.5KiB", "x"), 1536ull);
+  EXPECT_LOWBIT_ERROR(parse_bytes("80GiBs", "--device-memory"), {"--device-memory", "unknown unit 'GiBs'"});
+}
+
+}  // namespace
+}  // namespace lowbit
