@@ -14,5 +14,6 @@ void add_train(CLI::App& app);
 void add_make_model(CLI::App& app);
 void add_methods(CLI::App& app);
 void add_plan(CLI::App& app);
+void add_inspect(CLI::App& app);
 
 }  // namespace lowbit::cli

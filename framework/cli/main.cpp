@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   lowbit::cli::add_make_model(app);
   lowbit::cli::add_methods(app);
   lowbit::cli::add_plan(app);
+  lowbit::cli::add_inspect(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

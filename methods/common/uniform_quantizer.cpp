@@ -33,6 +33,19 @@ at::Tensor quantize_codes(const at::Tensor& x, const QuantGrid& g) {
 
 at::Tensor dequantize_codes(const at::Tensor& q, const QuantGrid& g) { return g.scale * (q - g.zero); }
 
+at::Tensor dequantize_uniform(const at::Tensor& codes, const at::Tensor& scale, const at::Tensor& zero,
+                              const at::Tensor& g_idx) {
+  LOWBIT_CHECK(codes.dim() == 2 && scale.dim() == 2 && zero.sizes() == scale.sizes() && g_idx.dim() == 1 &&
+                   g_idx.size(0) == codes.size(1) && scale.size(0) == codes.size(0),
+               "uniform artifact has inconsistent shapes: codes ", codes.sizes(), ", scale ", scale.sizes(), ", zero ",
+               zero.sizes(), ", g_idx ", g_idx.sizes());
+  const at::Tensor idx = g_idx.to(at::kLong);
+  if (idx.numel() > 0)
+    LOWBIT_CHECK(idx.min().item<int64_t>() >= 0 && idx.max().item<int64_t>() < scale.size(1),
+                 "uniform artifact: g_idx points outside the ", scale.size(1), " groups");
+  return scale.index_select(1, idx) * (codes.to(at::kFloat) - zero.index_select(1, idx));
+}
+
 at::Tensor fake_quantize(const at::Tensor& w, const UniformQuantSpec& spec) {
   LOWBIT_CHECK(w.dim() == 2, "fake_quantize expects a [out, in] weight, got ", w.dim(), " dimensions");
   const int64_t out = w.size(0), in = w.size(1);

@@ -30,6 +30,11 @@ at::Tensor quantize_codes(const at::Tensor& x, const QuantGrid& g);
 // scale * (q - zero)
 at::Tensor dequantize_codes(const at::Tensor& q, const QuantGrid& g);
 
+// The stored form back to weights: scale[:, g_idx] * (codes - zero[:, g_idx]), fp32 [out, in].
+// codes [out, in] (u8), scale/zero [out, groups], g_idx [in] (group of each input column).
+at::Tensor dequantize_uniform(const at::Tensor& codes, const at::Tensor& scale, const at::Tensor& zero,
+                              const at::Tensor& g_idx);
+
 // w [out, in] -> the dequantized ("fake-quantized") weight, fp32, same shape. `in` must be a
 // multiple of group_size when grouping.
 at::Tensor fake_quantize(const at::Tensor& w, const UniformQuantSpec& spec);

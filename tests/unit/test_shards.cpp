@@ -1,0 +1,122 @@
+// HDF5 shards: a committed block reads back bit for bit; a half-written block is dropped when the
+// run resumes; a shard of another run, a truncated file or a foreign HDF5 file is refused naming
+// the file and the field.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "framework/config/yaml_reader.h"
+#include "framework/store/hdf5_file.h"
+#include "framework/store/shard.h"
+#include "tests/support/expect_error.h"
+#include "tests/support/temp_dir.h"
+
+namespace lowbit {
+namespace {
+
+LlamaConfig small_config() {
+  LlamaConfig c;
+  c.hidden_size = 64, c.intermediate_size = 128, c.num_hidden_layers = 2, c.num_attention_heads = 4;
+  c.num_key_value_heads = 2, c.head_dim = 16, c.vocab_size = 32, c.max_position_embeddings = 64;
+  return c;
+}
+
+ShardHeader header() {
+  ShardHeader h;
+  h.method = "rtn";
+  h.method_config = "bits: 3\ngroup_size: 32\n";
+  h.model_fingerprint = "model-abc";
+  h.calibration_fingerprint = "calib-xyz";
+  h.rank = 1, h.world_size = 2, h.first_block = 1, h.end_block = 2;
+  h.build_version = "test";
+  return h;
+}
+
+std::map<std::string, QuantizedLinear> quantized_block(const LlamaWeights& w, int b) {
+  YamlSection p = load_yaml_text(header().method_config, "test");
+  return MethodRegistry::builtin().get("rtn").create(p)->quantize_block(w.blocks[b], {});
+}
+
+TEST(Shards, CommittedBlockReadsBackBitForBit) {
+  test::TempDir dir;
+  const LlamaWeights w = init_llama(small_config(), 7);
+  const auto block = quantized_block(w, 1);
+  const at::Tensor hessian = at::randn({64, 64});
+  {
+    ShardWriter writer(dir.file("s.h5"), header());
+    writer.commit_block(1, block, {{"attention/hessian", hessian}});
+  }
+  ShardReader reader(dir.file("s.h5"));
+  EXPECT_EQ(reader.header().model_fingerprint, "model-abc");
+  EXPECT_EQ(reader.header().end_block, 2);
+  EXPECT_EQ(reader.committed_blocks(), (std::vector<int64_t>{1}));
+  const auto back = reader.read_block(1);
+  ASSERT_EQ(back.size(), 7u);
+  for (const auto& [module, q] : block) {
+    EXPECT_TRUE(at::equal(back.at(module).weight, q.weight)) << module;
+    EXPECT_TRUE(at::equal(back.at(module).tensors.at("codes"), q.tensors.at("codes"))) << module;
+    EXPECT_EQ(back.at(module).bits, 3);
+    EXPECT_EQ(back.at(module).group_size, 32);
+  }
+  EXPECT_TRUE(at::equal(reader.read_stats(1).at("attention/hessian"), hessian));
+}
+
+TEST(Shards, HalfWrittenBlockIsDroppedOnResume) {
+  test::TempDir dir;
+  const LlamaWeights w = init_llama(small_config(), 7);
+  {
+    ShardWriter writer(dir.file("s.h5"), header());
+    writer.commit_block(0, quantized_block(w, 0));
+  }
+  {  // what a rank killed in the middle of block 1 leaves behind: datasets, no commit mark
+    h5::File f = h5::File::open(dir.file("s.h5"), true);
+    f.ensure_group("/blocks/1/self_attn.q_proj");
+    f.write_tensor("/blocks/1/self_attn.q_proj/codes", at::zeros({64, 64}, at::kByte));
+  }
+  ShardWriter resumed(dir.file("s.h5"), header());
+  EXPECT_EQ(resumed.committed_blocks(), (std::vector<int64_t>{0}));
+  resumed.commit_block(1, quantized_block(w, 1));  // rewritable from scratch
+  EXPECT_EQ(resumed.committed_blocks(), (std::vector<int64_t>{0, 1}));
+}
+
+TEST(Shards, ShardOfAnotherModelIsRefused) {
+  test::TempDir dir;
+  { ShardWriter writer(dir.file("s.h5"), header()); }
+  ShardHeader other = header();
+  other.model_fingerprint = "model-def";
+  EXPECT_LOWBIT_ERROR(ShardWriter(dir.file("s.h5"), other), {"s.h5", "'model_fingerprint'", "another run"});
+  other = header();
+  other.world_size = 3;
+  EXPECT_LOWBIT_ERROR(ShardWriter(dir.file("s.h5"), other), {"s.h5", "'world_size' is 2, this run has 3"});
+}
+
+TEST(Shards, TruncatedShardIsRefused) {
+  test::TempDir dir;
+  const LlamaWeights w = init_llama(small_config(), 7);
+  {
+    ShardWriter writer(dir.file("s.h5"), header());
+    writer.commit_block(1, quantized_block(w, 1));
+  }
+  std::filesystem::resize_file(dir.file("s.h5"), 1000);
+  try {
+    ShardReader reader(dir.file("s.h5"));
+    reader.read_block(1);
+    ADD_FAILURE() << "a truncated shard was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("s.h5"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Shards, HdfFileThatIsNotAShardIsRefused) {
+  test::TempDir dir;
+  { h5::File::create(dir.file("other.h5")).set_attr("/", "format", std::string("something-else")); }
+  EXPECT_LOWBIT_ERROR(ShardReader(dir.file("other.h5")), {"other.h5", "'format'", "not a lowbit shard"});
+  test::write_file(dir.file("text.h5"), "hello");
+  EXPECT_LOWBIT_ERROR(ShardReader(dir.file("text.h5")), {"text.h5", "not a readable HDF5 file"});
+}
+
+TEST(Shards, FileNamesNameRankAndWorld) { EXPECT_EQ(shard_file_name(3, 8), "rank-00003-of-00008.h5"); }
+
+}  // namespace
+}  // namespace lowbit
