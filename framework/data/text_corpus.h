@@ -1,0 +1,17 @@
+// Corpus readers: plain text, JSON Lines and gzip-compressed JSON Lines (C4's `.json.gz`).
+// Errors name the file and the line.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace lowbit {
+
+// The `field` of every JSON object of a .jsonl / .json.gz file (one object per line; blank lines
+// skipped). A line that is not a JSON object, or lacks the field as a string, is an error.
+std::vector<std::string> read_jsonl_field(const std::string& path, const std::string& field = "text");
+
+// A file's text: plain text as it is, or a JSONL/.json.gz file's `text` fields joined by `separator`.
+std::string read_corpus_text(const std::string& path, const std::string& separator = "\n\n");
+
+}  // namespace lowbit
