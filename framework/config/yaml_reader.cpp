@@ -59,3 +59,42 @@ YamlSection load_yaml_file(const std::string& path) {
 }
 
 }  // namespace lowbit
+
+namespace lowbit {
+
+YamlSection load_yaml_file(const std::string& path, const std::vector<std::string>& overrides) {
+  YamlSection doc = load_yaml_file(path);
+  YAML::Node root = doc.node();
+  for (const std::string& o : overrides) {
+    const auto eq = o.find('=');
+    LOWBIT_CHECK(eq != std::string::npos && eq > 0, "override '", o, "': expected key=value, e.g. method.bits=3");
+    const std::string key = o.substr(0, eq);
+    YAML::Node value;
+    try {
+      value = YAML::Load(o.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      LOWBIT_FAIL("override '", o, "': the value is not valid YAML: ", e.msg);
+    }
+    // Walk to the parent mapping (which must exist), then set the last key.
+    YAML::Node node = root;
+    std::size_t start = 0;
+    while (true) {
+      const auto dot = key.find('.', start);
+      const std::string part = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      LOWBIT_CHECK(!part.empty(), "override '", o, "': empty key part");
+      if (dot == std::string::npos) {
+        LOWBIT_CHECK(node.IsMap(), "override '", o, "': '", key.substr(0, start ? start - 1 : 0),
+                     "' in ", path, " is not a mapping");
+        node[part] = value;
+        break;
+      }
+      LOWBIT_CHECK(node.IsMap() && node[part].IsDefined() && node[part].IsMap(), "override '", o, "': ", path,
+                   " has no section '", key.substr(0, dot), "'");
+      node.reset(node[part]);
+      start = dot + 1;
+    }
+  }
+  return YamlSection(root, path, "");
+}
+
+}  // namespace lowbit

@@ -1,9 +1,10 @@
 // Typed reading of a YAML mapping with errors that name the file, the line and the key:
-//   YamlReader r = YamlReader::from_file(path);
-//   YamlSection s = r.section("optimizer");   // required mapping
+//   YamlSection root = load_yaml_file(path);
+//   YamlSection s = root.section("optimizer"); // required mapping
 //   double lr = s.get<double>("lr", 3e-3);    // default when absent
 //   s.finish();                               // any key not read is an error (typos)
-// The experiment configs of the pipeline build on this; `key=value` overrides arrive there.
+// `key=value` command-line overrides are applied to the document before it is read
+// (apply_override), so they are validated like the file itself.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -11,6 +12,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "framework/core/error.h"
 
@@ -19,6 +21,7 @@ namespace lowbit {
 class YamlSection {
  public:
   YamlSection(YAML::Node node, std::string file, std::string path);
+  const YAML::Node& node() const { return node_; }
 
   bool has(const std::string& key) const;
   template <typename T>
@@ -67,5 +70,7 @@ template <> const char* YamlSection::type_name<std::string>();
 YamlSection load_yaml_file(const std::string& path);
 // The same for YAML text (`origin` names it in messages).
 YamlSection load_yaml_text(const std::string& text, const std::string& origin);
+// Loads a file and applies overrides "a.b.c=value" (value parsed as YAML: 3, true, "x", [1, 2]).
+YamlSection load_yaml_file(const std::string& path, const std::vector<std::string>& overrides);
 
 }  // namespace lowbit

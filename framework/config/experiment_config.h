@@ -1,0 +1,47 @@
+// The experiment config of `lowbit quantize CONFIG.yaml [key=value ...]`, read once from YAML (with
+// command-line overrides applied to the document first) into typed structs and validated; unknown
+// keys and wrong types are errors with file:line. Every rank parses the same file identically.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "framework/config/model_ref.h"
+
+namespace lowbit {
+
+struct CalibrationConfig {
+  std::string source;             // text, .jsonl or .json.gz
+  std::string style = "stream";   // stream (WikiText2/PTB: join, tokenize once) | documents (C4)
+  std::string join = "\n\n";      // separator when joining JSONL documents into a stream
+  int64_t nsamples = 128;
+  int64_t seq_len = 2048;
+  uint64_t seed = 0;
+};
+
+struct DistributedConfig {
+  std::string backend = "mpi";            // mpi | nccl
+  int64_t micro_batch = 1;                // sequences per forward
+  std::string propagation = "quantized";  // quantized | full_precision
+};
+
+struct OutputConfig {
+  std::string run_dir;
+  bool keep_hessians = false;  // store Hessians in /stats (large: 70B down_proj is 3.3 GB per block)
+};
+
+struct ExperimentConfig {
+  std::string source;  // the YAML file
+  std::string model_spec;
+  ModelRef model;
+  std::string method;         // registry name
+  std::string method_config;  // the method section as YAML text (names the parameters it was read with)
+  CalibrationConfig calibration;
+  DistributedConfig distributed;
+  OutputConfig output;
+
+  static ExperimentConfig from_yaml(const std::string& path, const std::vector<std::string>& overrides = {});
+};
+
+}  // namespace lowbit
