@@ -24,6 +24,7 @@ void inspect_shard(const std::string& path) {
              h.calibration_fingerprint.empty() ? "-" : h.calibration_fingerprint);
   std::string config = h.method_config;
   while (!config.empty() && config.back() == '\n') config.pop_back();
+  for (std::size_t p = config.find('\n'); p != std::string::npos; p = config.find('\n', p)) config.replace(p, 1, ", ");
   fmt::print("  method config: {}\n", config.empty() ? "(defaults)" : config);
   const std::vector<int64_t> done = r.committed_blocks();
   fmt::print("  committed blocks: {} of {}\n", done.size(), h.end_block - h.first_block);

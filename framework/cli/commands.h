@@ -15,5 +15,6 @@ void add_make_model(CLI::App& app);
 void add_methods(CLI::App& app);
 void add_plan(CLI::App& app);
 void add_inspect(CLI::App& app);
+void add_quantize(CLI::App& app);
 
 }  // namespace lowbit::cli

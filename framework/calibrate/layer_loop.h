@@ -1,0 +1,41 @@
+// The per-rank layer loop (DESIGN.md "The one data flow", step 5): for each block this rank owns,
+// collect the statistics the method declares from the block's inputs, quantize the block with the
+// method, commit it to the shard, and produce the block's outputs for the next block — through the
+// quantized block (`propagation: quantized`, GPTQ's protocol) or the original one
+// (`full_precision`). A block already committed in the shard (a resumed run) is read back instead
+// of recomputed, so a resumed run ends with the same shard as an uninterrupted one.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <string>
+
+#include "framework/model/llama_weights.h"
+#include "methods/method.h"
+
+namespace lowbit {
+
+class ShardWriter;
+class ShardReader;
+
+struct LayerLoopOptions {
+  bool quantized_propagation = true;
+  int64_t micro_batch = 1;       // sequences per forward; fixed so results do not depend on world size
+  bool keep_hessians = false;    // also store the Hessians in the shard's /stats
+};
+
+struct BlockReport {  // for progress output
+  int64_t block = 0;
+  bool resumed = false;  // read back from the shard, not recomputed
+  double seconds = 0;
+};
+
+// `w` holds this rank's blocks (w.first_block ...); `hidden` [N, L, hidden] fp32 are the inputs of
+// its first block. Returns the outputs of its last block. `stop_after_block` >= 0 ends the loop
+// after committing that block (tests simulate a killed rank with it).
+at::Tensor run_layer_loop(LlamaWeights& w, at::Tensor hidden, const Method& method, ShardWriter& shard,
+                          const std::string& shard_path, const LayerLoopOptions& options,
+                          const std::function<void(const BlockReport&)>& progress, int64_t stop_after_block = -1);
+
+}  // namespace lowbit

@@ -1,0 +1,144 @@
+#include "framework/calibrate/quantize_run.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "framework/calibrate/layer_loop.h"
+#include "framework/config/yaml_reader.h"
+#include "framework/core/error.h"
+#include "framework/core/files.h"
+#include "framework/data/calibration.h"
+#include "framework/data/text_corpus.h"
+#include "framework/model/fingerprint.h"
+#include "framework/model/llama_forward.h"
+#include "framework/model/tokenizer.h"
+#include "framework/store/shard.h"
+
+namespace lowbit {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+CalibrationSet build_calibration(const ExperimentConfig& cfg, const Tokenizer& tok) {
+  const CalibrationConfig& k = cfg.calibration;
+  LOWBIT_CHECK(fs::exists(k.source), cfg.source, ": key 'calibration.source': ", k.source, " does not exist");
+  if (k.style == "stream")
+    return sample_stream_windows(tok.encode(read_corpus_text(k.source, k.join)), k.nsamples, k.seq_len, k.seed,
+                                 k.source);
+  std::vector<std::string> docs;
+  const std::string& s = k.source;
+  if (s.size() > 5 && (s.ends_with(".jsonl") || s.ends_with(".json.gz") || s.ends_with(".jsonl.gz"))) {
+    docs = read_jsonl_field(s);
+  } else {  // plain text: documents separated by blank lines
+    const std::string text = read_file(s);
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      const std::size_t end = text.find(k.join, pos);
+      const std::string d = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+      if (!d.empty()) docs.push_back(d);
+      if (end == std::string::npos) break;
+      pos = end + k.join.size();
+    }
+  }
+  return sample_document_windows(docs, tok, k.nsamples, k.seq_len, k.seed, k.source);
+}
+
+}  // namespace
+
+QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_block) {
+  LOWBIT_CHECK(cfg.model.has_weights, cfg.source, ": key 'model': ", cfg.model_spec,
+               " has no weights at its path (", cfg.model.path, "); quantize needs config.json and safetensors there");
+  const auto start = std::chrono::steady_clock::now();
+  const fs::path run(cfg.output.run_dir);
+  fs::create_directories(run / "shards");
+
+  YamlSection method_params = load_yaml_text(cfg.method_config, cfg.source + " (method)");
+  method_params.get<std::string>("name");
+  const std::unique_ptr<Method> method = MethodRegistry::builtin().get(cfg.method).create(method_params);
+
+  const std::string tok_path = (fs::path(cfg.model.path) / "tokenizer.json").string();
+  const Tokenizer tok = Tokenizer::from_file(tok_path);
+  const CalibrationSet calib = build_calibration(cfg, tok);
+  const std::string calib_settings =
+      fmt::format("{} {} {} {} {} {}", cfg.calibration.source, cfg.calibration.style, cfg.calibration.nsamples,
+                  cfg.calibration.seq_len, cfg.calibration.seed, cfg.distributed.micro_batch);
+
+  LoadOptions load;
+  load.head = false;  // quantization needs the embedding and the blocks; the head is untouched
+  LlamaWeights w = load_llama(cfg.model.path, load);
+
+  ShardHeader header;
+  header.method = cfg.method;
+  header.method_config = cfg.method_config;
+  header.model_fingerprint = model_fingerprint(cfg.model.path);
+  header.calibration_fingerprint =
+      calibration_fingerprint(calib.ids, calib_settings + " propagation=" + cfg.distributed.propagation);
+  header.rank = 0;
+  header.world_size = 1;
+  header.first_block = 0;
+  header.end_block = w.config.num_hidden_layers;
+  header.build_version = LOWBIT_VERSION;
+  const std::string shard_path = (run / "shards" / shard_file_name(0, 1)).string();
+  ShardWriter shard(shard_path, header);
+
+  at::Tensor hidden;
+  {
+    c10::InferenceMode guard;
+    hidden = embed(w, calib.ids).to(at::kFloat);  // [N, L, hidden]
+  }
+  std::printf("quantize: %s, method %s, %lld blocks, calibration %lld x %lld (%s), propagation %s -> %s\n",
+              cfg.model.name.c_str(), cfg.method.c_str(), static_cast<long long>(w.blocks.size()),
+              static_cast<long long>(cfg.calibration.nsamples), static_cast<long long>(cfg.calibration.seq_len),
+              cfg.calibration.source.c_str(), cfg.distributed.propagation.c_str(), cfg.output.run_dir.c_str());
+  QuantizeResult result;
+  result.run_dir = cfg.output.run_dir;
+  LayerLoopOptions opt;
+  opt.quantized_propagation = cfg.distributed.propagation == "quantized";
+  opt.micro_batch = cfg.distributed.micro_batch;
+  opt.keep_hessians = cfg.output.keep_hessians;
+  const int64_t n_blocks = static_cast<int64_t>(w.blocks.size());
+  double computed_seconds = 0;
+  run_layer_loop(w, hidden, *method, shard, shard_path, opt,
+                 [&](const BlockReport& r) {
+                   (r.resumed ? result.blocks_resumed : result.blocks_computed)++;
+                   if (!r.resumed) computed_seconds += r.seconds;
+                   const int64_t done = result.blocks_resumed + result.blocks_computed;
+                   const double eta = result.blocks_computed ? computed_seconds / result.blocks_computed * (n_blocks - done) : 0;
+                   std::printf("block %lld/%lld  %s  %s %.2f s  ETA %.0f s\n", static_cast<long long>(r.block + 1),
+                               static_cast<long long>(n_blocks), cfg.method.c_str(),
+                               r.resumed ? "resumed from shard" : "quantized in", r.seconds, eta);
+                   std::fflush(stdout);
+                 },
+                 stop_after_block);
+  if (stop_after_block >= 0 && stop_after_block < n_blocks - 1) return result;
+
+  nlohmann::json manifest = {
+      {"format", "lowbit-run"},
+      {"version", 1},
+      {"model", {{"name", cfg.model.name}, {"path", cfg.model.path}, {"fingerprint", header.model_fingerprint}}},
+      {"method", cfg.method},
+      {"method_config", cfg.method_config},
+      {"calibration", {{"source", cfg.calibration.source}, {"style", cfg.calibration.style},
+                       {"nsamples", cfg.calibration.nsamples}, {"seq_len", cfg.calibration.seq_len},
+                       {"seed", cfg.calibration.seed}, {"fingerprint", header.calibration_fingerprint}}},
+      {"propagation", cfg.distributed.propagation},
+      {"world_size", 1},
+      {"shards", nlohmann::json::array({{{"file", "shards/" + shard_file_name(0, 1)}, {"rank", 0},
+                                         {"first_block", 0}, {"end_block", n_blocks}}})},
+      {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
+      {"lowbit_version", LOWBIT_VERSION}};
+  result.manifest = (run / "manifest.json").string();
+  write_file_atomic(result.manifest, manifest.dump(2) + "\n");
+  std::printf("done: %lld blocks quantized, %lld resumed; %s\n", static_cast<long long>(result.blocks_computed),
+              static_cast<long long>(result.blocks_resumed), result.manifest.c_str());
+  return result;
+}
+
+}  // namespace lowbit

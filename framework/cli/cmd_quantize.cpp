@@ -1,0 +1,19 @@
+// `lowbit quantize CONFIG.yaml [key=value ...]`: calibrate and quantize a model block by block into
+// RUN_DIR/shards (resuming from committed blocks), then write RUN_DIR/manifest.json.
+#include <CLI/CLI.hpp>
+
+#include "framework/calibrate/quantize_run.h"
+#include "framework/cli/commands.h"
+
+namespace lowbit::cli {
+
+void add_quantize(CLI::App& app) {
+  auto path = std::make_shared<std::string>();
+  auto overrides = std::make_shared<std::vector<std::string>>();
+  auto* cmd = app.add_subcommand("quantize", "Quantize a model with an experiment config (resumes an interrupted run)");
+  cmd->add_option("CONFIG", *path, "Experiment YAML (see configs/experiments/)")->required();
+  cmd->add_option("OVERRIDES", *overrides, "key=value settings applied to the YAML first, e.g. method.bits=3");
+  cmd->callback([path, overrides] { quantize_run(ExperimentConfig::from_yaml(*path, *overrides)); });
+}
+
+}  // namespace lowbit::cli
