@@ -3,7 +3,11 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <vector>
 
@@ -84,6 +88,10 @@ at::Tensor run_layer_loop(LlamaWeights& w, at::Tensor hidden, const Method& meth
     bw = q;  // the rank keeps the quantized block (evaluation in the same run reads it)
     progress({block, resumed, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
     if (block == stop_after_block) break;
+    // Fault injection for the kill test (tests/mpi): die like a killed rank right after a commit.
+    if (const char* kill_after = std::getenv("LOWBIT_TEST_KILL_AFTER_BLOCK"); kill_after && !resumed &&
+        std::atoll(kill_after) == block)
+      ::kill(::getpid(), SIGKILL);
   }
   return hidden;
 }

@@ -1,6 +1,7 @@
 #include "framework/calibrate/quantize_run.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <fmt/format.h>
 
@@ -14,6 +15,8 @@
 #include "framework/core/error.h"
 #include "framework/core/files.h"
 #include "framework/data/calibration.h"
+#include "framework/dist/communicator.h"
+#include "framework/dist/partition_plan.h"
 #include "framework/data/text_corpus.h"
 #include "framework/model/fingerprint.h"
 #include "framework/model/llama_forward.h"
@@ -55,6 +58,11 @@ CalibrationSet build_calibration(const ExperimentConfig& cfg, const Tokenizer& t
 QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_block) {
   LOWBIT_CHECK(cfg.model.has_weights, cfg.source, ": key 'model': ", cfg.model_spec,
                " has no weights at its path (", cfg.model.path, "); quantize needs config.json and safetensors there");
+  Communicator& comm = world();
+  const int rank = comm.rank(), size = comm.size();
+  LOWBIT_CHECK(cfg.distributed.backend == "mpi", cfg.source, ": distributed.backend '", cfg.distributed.backend,
+               "' is not available yet (mpi is)");
+  if (cfg.distributed.threads > 0) at::set_num_threads(cfg.distributed.threads);
   const auto start = std::chrono::steady_clock::now();
   const fs::path run(cfg.output.run_dir);
   fs::create_directories(run / "shards");
@@ -63,14 +71,29 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
   method_params.get<std::string>("name");
   const std::unique_ptr<Method> method = MethodRegistry::builtin().get(cfg.method).create(method_params);
 
-  const std::string tok_path = (fs::path(cfg.model.path) / "tokenizer.json").string();
-  const Tokenizer tok = Tokenizer::from_file(tok_path);
-  const CalibrationSet calib = build_calibration(cfg, tok);
-  const std::string calib_settings =
-      fmt::format("{} {} {} {} {} {}", cfg.calibration.source, cfg.calibration.style, cfg.calibration.nsamples,
-                  cfg.calibration.seq_len, cfg.calibration.seed, cfg.distributed.micro_batch);
+  PlanSettings plan_settings;
+  plan_settings.ranks = size;
+  const PartitionPlan plan = make_partition_plan(cfg.model.config, plan_settings);
+  const RankPlan& mine = plan.ranks[rank];
+
+  // Rank 0 builds the calibration set (identical for every world size) and embeds it; the others
+  // need only its fingerprint.
+  CalibrationSet calib;
+  std::string calib_fp;
+  if (rank == 0) {
+    const Tokenizer tok = Tokenizer::from_file((fs::path(cfg.model.path) / "tokenizer.json").string());
+    calib = build_calibration(cfg, tok);
+    calib_fp = calibration_fingerprint(
+        calib.ids, fmt::format("{} {} {} {} {} {} propagation={}", cfg.calibration.source, cfg.calibration.style,
+                               cfg.calibration.nsamples, cfg.calibration.seq_len, cfg.calibration.seed,
+                               cfg.distributed.micro_batch, cfg.distributed.propagation));
+  }
+  calib_fp = comm.broadcast(calib_fp, 0);
 
   LoadOptions load;
+  load.first_block = mine.first_block;
+  load.end_block = mine.end_block;
+  load.embedding = mine.embedding;
   load.head = false;  // quantization needs the embedding and the blocks; the head is untouched
   LlamaWeights w = load_llama(cfg.model.path, load);
 
@@ -78,47 +101,61 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
   header.method = cfg.method;
   header.method_config = cfg.method_config;
   header.model_fingerprint = model_fingerprint(cfg.model.path);
-  header.calibration_fingerprint =
-      calibration_fingerprint(calib.ids, calib_settings + " propagation=" + cfg.distributed.propagation);
-  header.rank = 0;
-  header.world_size = 1;
-  header.first_block = 0;
-  header.end_block = w.config.num_hidden_layers;
+  header.calibration_fingerprint = calib_fp;
+  header.rank = rank;
+  header.world_size = size;
+  header.first_block = mine.first_block;
+  header.end_block = mine.end_block;
   header.build_version = LOWBIT_VERSION;
-  const std::string shard_path = (run / "shards" / shard_file_name(0, 1)).string();
+  const std::string shard_name = shard_file_name(rank, size);
+  const std::string shard_path = (run / "shards" / shard_name).string();
   ShardWriter shard(shard_path, header);
 
   at::Tensor hidden;
-  {
+  if (rank == 0) {
     c10::InferenceMode guard;
     hidden = embed(w, calib.ids).to(at::kFloat);  // [N, L, hidden]
+    std::printf("quantize: %s, method %s, %lld blocks on %d rank%s, calibration %lld x %lld (%s), propagation %s -> %s\n",
+                cfg.model.name.c_str(), cfg.method.c_str(), static_cast<long long>(cfg.model.config.num_hidden_layers),
+                size, size > 1 ? "s" : "", static_cast<long long>(cfg.calibration.nsamples),
+                static_cast<long long>(cfg.calibration.seq_len), cfg.calibration.source.c_str(),
+                cfg.distributed.propagation.c_str(), cfg.output.run_dir.c_str());
+    std::fflush(stdout);
+  } else {
+    hidden = comm.recv(rank - 1);  // the previous rank's outputs
   }
-  std::printf("quantize: %s, method %s, %lld blocks, calibration %lld x %lld (%s), propagation %s -> %s\n",
-              cfg.model.name.c_str(), cfg.method.c_str(), static_cast<long long>(w.blocks.size()),
-              static_cast<long long>(cfg.calibration.nsamples), static_cast<long long>(cfg.calibration.seq_len),
-              cfg.calibration.source.c_str(), cfg.distributed.propagation.c_str(), cfg.output.run_dir.c_str());
   QuantizeResult result;
   result.run_dir = cfg.output.run_dir;
   LayerLoopOptions opt;
   opt.quantized_propagation = cfg.distributed.propagation == "quantized";
   opt.micro_batch = cfg.distributed.micro_batch;
   opt.keep_hessians = cfg.output.keep_hessians;
-  const int64_t n_blocks = static_cast<int64_t>(w.blocks.size());
+  const int64_t n_blocks = cfg.model.config.num_hidden_layers;
   double computed_seconds = 0;
-  run_layer_loop(w, hidden, *method, shard, shard_path, opt,
-                 [&](const BlockReport& r) {
-                   (r.resumed ? result.blocks_resumed : result.blocks_computed)++;
-                   if (!r.resumed) computed_seconds += r.seconds;
-                   const int64_t done = result.blocks_resumed + result.blocks_computed;
-                   const double eta = result.blocks_computed ? computed_seconds / result.blocks_computed * (n_blocks - done) : 0;
-                   std::printf("block %lld/%lld  %s  %s %.2f s  ETA %.0f s\n", static_cast<long long>(r.block + 1),
-                               static_cast<long long>(n_blocks), cfg.method.c_str(),
-                               r.resumed ? "resumed from shard" : "quantized in", r.seconds, eta);
-                   std::fflush(stdout);
-                 },
-                 stop_after_block);
-  if (stop_after_block >= 0 && stop_after_block < n_blocks - 1) return result;
+  hidden = run_layer_loop(
+      w, hidden, *method, shard, shard_path, opt,
+      [&](const BlockReport& r) {
+        (r.resumed ? result.blocks_resumed : result.blocks_computed)++;
+        if (!r.resumed) computed_seconds += r.seconds;
+        const int64_t left = mine.end_block - 1 - r.block;
+        const double eta = result.blocks_computed ? computed_seconds / result.blocks_computed * left : 0;
+        std::printf("%sblock %lld/%lld  %s  %s %.2f s  ETA %.0f s\n",
+                    size > 1 ? fmt::format("[rank {}] ", rank).c_str() : "", static_cast<long long>(r.block + 1),
+                    static_cast<long long>(n_blocks), cfg.method.c_str(), r.resumed ? "resumed from shard" : "quantized in",
+                    r.seconds, eta);
+        std::fflush(stdout);
+      },
+      stop_after_block);
+  if (stop_after_block >= 0 && stop_after_block < mine.end_block - 1) return result;
+  if (rank + 1 < size) comm.send(hidden, rank + 1);
 
+  const nlohmann::json mine_json = {{"file", "shards/" + shard_name}, {"rank", rank}, {"first_block", mine.first_block},
+                                    {"end_block", mine.end_block}, {"blocks_computed", result.blocks_computed},
+                                    {"blocks_resumed", result.blocks_resumed}};
+  const std::vector<std::string> all = comm.gather(mine_json.dump());
+  if (rank != 0) return result;
+  nlohmann::json shards = nlohmann::json::array();
+  for (const std::string& s : all) shards.push_back(nlohmann::json::parse(s));
   nlohmann::json manifest = {
       {"format", "lowbit-run"},
       {"version", 1},
@@ -127,17 +164,15 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
       {"method_config", cfg.method_config},
       {"calibration", {{"source", cfg.calibration.source}, {"style", cfg.calibration.style},
                        {"nsamples", cfg.calibration.nsamples}, {"seq_len", cfg.calibration.seq_len},
-                       {"seed", cfg.calibration.seed}, {"fingerprint", header.calibration_fingerprint}}},
+                       {"seed", cfg.calibration.seed}, {"fingerprint", calib_fp}}},
       {"propagation", cfg.distributed.propagation},
-      {"world_size", 1},
-      {"shards", nlohmann::json::array({{{"file", "shards/" + shard_file_name(0, 1)}, {"rank", 0},
-                                         {"first_block", 0}, {"end_block", n_blocks}}})},
+      {"world_size", size},
+      {"shards", shards},
       {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
       {"lowbit_version", LOWBIT_VERSION}};
   result.manifest = (run / "manifest.json").string();
   write_file_atomic(result.manifest, manifest.dump(2) + "\n");
-  std::printf("done: %lld blocks quantized, %lld resumed; %s\n", static_cast<long long>(result.blocks_computed),
-              static_cast<long long>(result.blocks_resumed), result.manifest.c_str());
+  std::printf("done: %s (%d shard%s)\n", result.manifest.c_str(), size, size > 1 ? "s" : "");
   return result;
 }
 

@@ -7,6 +7,7 @@
 
 #include "framework/cli/commands.h"
 #include "framework/core/error.h"
+#include "framework/dist/communicator.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"lowbit: low-bit quantization and evaluation of LLaMA-family models"};
@@ -26,11 +27,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const lowbit::Error& e) {
-    std::fprintf(stderr, "lowbit: error: %s\n", e.what());
-    return 1;
+    lowbit::abort_world(e.what());  // one message, every rank ends
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "lowbit: unexpected error: %s\n", e.what());
-    return 2;
+    lowbit::abort_world(std::string("unexpected error: ") + e.what());
   }
   return 0;
 }

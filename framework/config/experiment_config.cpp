@@ -37,6 +37,7 @@ ExperimentConfig ExperimentConfig::from_yaml(const std::string& path, const std:
     c.distributed.backend = d.get<std::string>("backend", c.distributed.backend);
     c.distributed.micro_batch = d.get<int64_t>("micro_batch", c.distributed.micro_batch);
     c.distributed.propagation = d.get<std::string>("propagation", c.distributed.propagation);
+    c.distributed.threads = d.get<int>("threads", 0);
     d.finish();
   }
   LOWBIT_CHECK(c.distributed.backend == "mpi" || c.distributed.backend == "nccl", path,

@@ -24,6 +24,8 @@ struct DistributedConfig {
   std::string backend = "mpi";            // mpi | nccl
   int64_t micro_batch = 1;                // sequences per forward
   std::string propagation = "quantized";  // quantized | full_precision
+  int threads = 0;  // libtorch intra-op threads per rank; 0 = libtorch's default. CPU results are
+                    // bitwise identical across world sizes only with the same thread count.
 };
 
 struct OutputConfig {

@@ -1,0 +1,63 @@
+// The runs the mpirun fixtures made (tests/CMakeLists.txt): lowbit-tiny-llama3 quantized with GPTQ
+// W4 g128 on 1, 2 and 3 ranks, and on 2 ranks with rank 1 killed after a block and the run started
+// again. In `propagation: quantized` every quantized tensor must be bitwise identical across all
+// of them, and the manifests must describe the shards.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "framework/core/files.h"
+#include "framework/store/shard.h"
+
+namespace lowbit {
+namespace {
+
+std::string run_dir(const std::string& name) { return std::string(LOWBIT_TEST_MPI_RUNS_DIR) + "/" + name; }
+
+// Every block's artifacts of a run, by block.
+std::map<int64_t, std::map<std::string, QuantizedLinear>> blocks_of(const std::string& run) {
+  const nlohmann::json m = parse_json_object(read_file(run + "/manifest.json"), run + "/manifest.json");
+  std::map<int64_t, std::map<std::string, QuantizedLinear>> out;
+  for (const auto& s : m.at("shards")) {
+    const ShardReader r(run + "/" + s.at("file").get<std::string>());
+    EXPECT_EQ(r.header().world_size, m.at("world_size").get<int64_t>());
+    for (int64_t b : r.committed_blocks()) out[b] = r.read_block(b);
+  }
+  return out;
+}
+
+void expect_identical(const std::string& a, const std::string& b) {
+  const auto x = blocks_of(run_dir(a)), y = blocks_of(run_dir(b));
+  ASSERT_EQ(x.size(), 4u) << a;
+  ASSERT_EQ(y.size(), 4u) << b;
+  for (const auto& [block, linears] : x)
+    for (const auto& [module, q] : linears)
+      for (const auto& [name, t] : q.tensors)
+        EXPECT_TRUE(at::equal(t, y.at(block).at(module).tensors.at(name)))
+            << a << " vs " << b << ": block " << block << " " << module << " " << name;
+}
+
+TEST(MpiWorldSizes, OneTwoAndThreeRanksGiveBitwiseIdenticalShards) {
+  expect_identical("np1", "np2");
+  expect_identical("np1", "np3");
+}
+
+TEST(MpiWorldSizes, ManifestsListOneShardPerRankCoveringEveryBlock) {
+  for (int np : {1, 2, 3}) {
+    const std::string run = run_dir("np" + std::to_string(np));
+    const nlohmann::json m = parse_json_object(read_file(run + "/manifest.json"), run);
+    ASSERT_EQ(m.at("shards").size(), static_cast<std::size_t>(np));
+    int64_t next = 0;
+    for (const auto& s : m.at("shards")) {
+      EXPECT_EQ(s.at("first_block").get<int64_t>(), next);
+      next = s.at("end_block").get<int64_t>();
+    }
+    EXPECT_EQ(next, 4);
+  }
+}
+
+TEST(MpiKill, RankKilledAfterABlockThenRerunGivesIdenticalShards) { expect_identical("np2", "np2_killed"); }
+
+}  // namespace
+}  // namespace lowbit
