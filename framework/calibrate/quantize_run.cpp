@@ -60,8 +60,10 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
                " has no weights at its path (", cfg.model.path, "); quantize needs config.json and safetensors there");
   Communicator& comm = world();
   const int rank = comm.rank(), size = comm.size();
+  // The NCCL communicator is built (dist/nccl_communicator) but the layer loop and GPTQ's solver
+  // run on CPU tensors so far; GPU ranks come with the GPU path.
   LOWBIT_CHECK(cfg.distributed.backend == "mpi", cfg.source, ": distributed.backend '", cfg.distributed.backend,
-               "' is not available yet (mpi is)");
+               "' is not available yet: the layer loop runs on CPU tensors (use mpi)");
   if (cfg.distributed.threads > 0) at::set_num_threads(cfg.distributed.threads);
   const auto start = std::chrono::steady_clock::now();
   const fs::path run(cfg.output.run_dir);
@@ -132,6 +134,24 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
   opt.keep_hessians = cfg.output.keep_hessians;
   const int64_t n_blocks = cfg.model.config.num_hidden_layers;
   double computed_seconds = 0;
+  // Full-precision propagation: the next rank's inputs do not depend on this rank's quantization,
+  // so run the original blocks once and pass the activations on before calibrating: all ranks then
+  // calibrate concurrently (the layer loop recomputes the same activations block by block).
+  const bool run_ahead = !opt.quantized_propagation && rank + 1 < size && stop_after_block < 0;
+  if (run_ahead) {
+    c10::InferenceMode guard;
+    const RopeTables rope = rope_tables(w.config, hidden.size(1), hidden.scalar_type());
+    at::Tensor ahead = hidden;
+    for (const BlockWeights& b : w.blocks) {
+      at::Tensor next = at::empty_like(ahead);
+      for (int64_t s = 0; s < ahead.size(0); s += opt.micro_batch) {
+        const int64_t n = std::min(opt.micro_batch, ahead.size(0) - s);
+        next.narrow(0, s, n).copy_(block_forward(b, w.config, ahead.narrow(0, s, n), rope));
+      }
+      ahead = next;
+    }
+    comm.send(ahead, rank + 1);
+  }
   hidden = run_layer_loop(
       w, hidden, *method, shard, shard_path, opt,
       [&](const BlockReport& r) {
@@ -147,7 +167,7 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
       },
       stop_after_block);
   if (stop_after_block >= 0 && stop_after_block < mine.end_block - 1) return result;
-  if (rank + 1 < size) comm.send(hidden, rank + 1);
+  if (rank + 1 < size && !run_ahead) comm.send(hidden, rank + 1);
 
   const nlohmann::json mine_json = {{"file", "shards/" + shard_name}, {"rank", rank}, {"first_block", mine.first_block},
                                     {"end_block", mine.end_block}, {"blocks_computed", result.blocks_computed},

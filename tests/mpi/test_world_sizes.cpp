@@ -1,7 +1,8 @@
 // The runs the mpirun fixtures made (tests/CMakeLists.txt): lowbit-tiny-llama3 quantized with GPTQ
 // W4 g128 on 1, 2 and 3 ranks, and on 2 ranks with rank 1 killed after a block and the run started
 // again. In `propagation: quantized` every quantized tensor must be bitwise identical across all
-// of them, and the manifests must describe the shards.
+// of them, and the manifests must describe the shards. In `full_precision` propagation (ranks
+// calibrating concurrently) 1 and 3 ranks must agree too.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -58,6 +59,15 @@ TEST(MpiWorldSizes, ManifestsListOneShardPerRankCoveringEveryBlock) {
 }
 
 TEST(MpiKill, RankKilledAfterABlockThenRerunGivesIdenticalShards) { expect_identical("np2", "np2_killed"); }
+
+TEST(MpiWorldSizes, FullPrecisionPropagationWithConcurrentRanksMatchesOneRank) { expect_identical("fp_np1", "fp_np3"); }
+
+TEST(MpiWorldSizes, QuantizedAndFullPrecisionPropagationDiffer) {
+  // Block 0 sees the same inputs either way; later blocks see quantized vs original activations.
+  const auto q = blocks_of(run_dir("np1")), f = blocks_of(run_dir("fp_np1"));
+  EXPECT_TRUE(at::equal(q.at(0).at("mlp.up_proj").weight, f.at(0).at("mlp.up_proj").weight));
+  EXPECT_FALSE(at::equal(q.at(3).at("mlp.up_proj").weight, f.at(3).at("mlp.up_proj").weight));
+}
 
 }  // namespace
 }  // namespace lowbit
