@@ -29,17 +29,6 @@ const char* input_name(LinearInput in) {
   return "?";
 }
 
-// Runs `b` over all sequences of `hidden` [N, L, H] in micro-batches; outputs in a new tensor.
-at::Tensor run_block(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& hidden, const RopeTables& rope,
-                     int64_t micro, const LinearInputObserver& observe = nullptr) {
-  at::Tensor out = at::empty_like(hidden);
-  for (int64_t s = 0; s < hidden.size(0); s += micro) {
-    const int64_t n = std::min(micro, hidden.size(0) - s);
-    out.narrow(0, s, n).copy_(block_forward(b, c, hidden.narrow(0, s, n), rope, observe));
-  }
-  return out;
-}
-
 BlockWeights with_quantized(const BlockWeights& b, const std::map<std::string, QuantizedLinear>& q) {
   BlockWeights out = b;
   for (const BlockLinear& l : block_linears()) out.*l.weight = q.at(l.module).weight.to(b.q.scalar_type());
@@ -47,6 +36,16 @@ BlockWeights with_quantized(const BlockWeights& b, const std::map<std::string, Q
 }
 
 }  // namespace
+
+at::Tensor forward_block(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& hidden, const RopeTables& rope,
+                         int64_t micro, const LinearInputObserver& observe) {
+  at::Tensor out = at::empty_like(hidden);  // [N, L, hidden]
+  for (int64_t s = 0; s < hidden.size(0); s += micro) {
+    const int64_t n = std::min(micro, hidden.size(0) - s);
+    out.narrow(0, s, n).copy_(block_forward(b, c, hidden.narrow(0, s, n), rope, observe));
+  }
+  return out;
+}
 
 at::Tensor run_layer_loop(LlamaWeights& w, at::Tensor hidden, const Method& method, ShardWriter& shard,
                           const std::string& shard_path, const LayerLoopOptions& opt,
@@ -72,7 +71,7 @@ at::Tensor run_layer_loop(LlamaWeights& w, at::Tensor hidden, const Method& meth
         const int64_t ins[4] = {c.hidden_size, c.q_dim(), c.hidden_size, c.intermediate_size};
         std::vector<HessianAccumulator> acc;
         for (int64_t n : ins) acc.emplace_back(n);
-        run_block(bw, c, hidden, rope, opt.micro_batch,
+        forward_block(bw, c, hidden, rope, opt.micro_batch,
                   [&](LinearInput in, const at::Tensor& x) { acc[static_cast<int>(in)].add(x); });
         for (int k = 0; k < 4; ++k) stats.hessian[k] = acc[k].hessian();
         stats.sequences = hidden.size(0);
@@ -84,7 +83,7 @@ at::Tensor run_layer_loop(LlamaWeights& w, at::Tensor hidden, const Method& meth
       shard.commit_block(block, quantized, kept);
     }
     const BlockWeights q = with_quantized(bw, quantized);
-    hidden = run_block(opt.quantized_propagation ? q : bw, c, hidden, rope, opt.micro_batch);
+    hidden = forward_block(opt.quantized_propagation ? q : bw, c, hidden, rope, opt.micro_batch);
     bw = q;  // the rank keeps the quantized block (evaluation in the same run reads it)
     progress({block, resumed, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
     if (block == stop_after_block) break;

@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 
+#include "framework/model/llama_forward.h"
 #include "framework/model/llama_weights.h"
 #include "methods/method.h"
 
@@ -30,6 +31,10 @@ struct BlockReport {  // for progress output
   bool resumed = false;  // read back from the shard, not recomputed
   double seconds = 0;
 };
+
+// Runs block `b` over all sequences of hidden [N, L, hidden] in micro-batches of `micro`.
+at::Tensor forward_block(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& hidden, const RopeTables& rope,
+                         int64_t micro, const LinearInputObserver& observe = nullptr);
 
 // `w` holds this rank's blocks (w.first_block ...); `hidden` [N, L, hidden] fp32 are the inputs of
 // its first block. Returns the outputs of its last block. `stop_after_block` >= 0 ends the loop

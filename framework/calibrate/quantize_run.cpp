@@ -142,14 +142,7 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
     c10::InferenceMode guard;
     const RopeTables rope = rope_tables(w.config, hidden.size(1), hidden.scalar_type());
     at::Tensor ahead = hidden;
-    for (const BlockWeights& b : w.blocks) {
-      at::Tensor next = at::empty_like(ahead);
-      for (int64_t s = 0; s < ahead.size(0); s += opt.micro_batch) {
-        const int64_t n = std::min(opt.micro_batch, ahead.size(0) - s);
-        next.narrow(0, s, n).copy_(block_forward(b, w.config, ahead.narrow(0, s, n), rope));
-      }
-      ahead = next;
-    }
+    for (const BlockWeights& b : w.blocks) ahead = forward_block(b, w.config, ahead, rope, opt.micro_batch);
     comm.send(ahead, rank + 1);
   }
   hidden = run_layer_loop(

@@ -32,6 +32,8 @@ Communicator& world();
 
 // After an error on this rank: print it once with the rank and host, and end every rank.
 [[noreturn]] void abort_world(const std::string& message);
+// This machine's name, for messages that say where a rank failed.
+std::string host_name();
 bool world_is_distributed();
 
 }  // namespace lowbit

@@ -14,12 +14,6 @@
 namespace lowbit {
 namespace {
 
-std::string host() {
-  char h[256] = {0};
-  gethostname(h, sizeof h - 1);
-  return h;
-}
-
 #define MPI_CHECK(call)                                                                                   \
   do {                                                                                                    \
     const int rc_ = (call);                                                                               \
@@ -27,7 +21,7 @@ std::string host() {
       char msg_[MPI_MAX_ERROR_STRING];                                                                    \
       int len_ = 0;                                                                                       \
       MPI_Error_string(rc_, msg_, &len_);                                                                 \
-      LOWBIT_FAIL(#call, " failed on ", host(), " (", __FILE__, ":", __LINE__, "): ", std::string(msg_, len_)); \
+      LOWBIT_FAIL(#call, " failed on ", host_name(), " (", __FILE__, ":", __LINE__, "): ", std::string(msg_, len_)); \
     }                                                                                                     \
   } while (0)
 
@@ -135,6 +129,12 @@ class SingleRank : public Communicator {
 
 bool world_is_distributed() { return launched_by_mpi(); }
 
+std::string host_name() {
+  char h[256] = {0};
+  gethostname(h, sizeof h - 1);
+  return h;
+}
+
 Communicator& world() {
   static std::unique_ptr<Communicator> w = launched_by_mpi() ? std::unique_ptr<Communicator>(new MpiCommunicator())
                                                              : std::unique_ptr<Communicator>(new SingleRank());
@@ -149,7 +149,7 @@ void abort_world(const std::string& message) {
     int rank = 0, size = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    std::fprintf(stderr, "lowbit: error on rank %d of %d (%s): %s\n", rank, size, host().c_str(), message.c_str());
+    std::fprintf(stderr, "lowbit: error on rank %d of %d (%s): %s\n", rank, size, host_name().c_str(), message.c_str());
     std::fflush(stderr);
     if (size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
     std::exit(1);

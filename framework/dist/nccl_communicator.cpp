@@ -6,7 +6,6 @@
 #include <ATen/ATen.h>
 #include <cuda_runtime_api.h>
 #include <nccl.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -25,23 +24,17 @@ std::unique_ptr<Communicator> make_nccl_communicator(Communicator&) {
 
 namespace {
 
-std::string host() {
-  char h[256] = {0};
-  gethostname(h, sizeof h - 1);
-  return h;
-}
-
 #define CUDA_CHECK(call)                                                                          \
   do {                                                                                            \
     const cudaError_t e_ = (call);                                                                \
-    LOWBIT_CHECK(e_ == cudaSuccess, #call, " failed on ", host(), " (", __FILE__, ":", __LINE__, \
+    LOWBIT_CHECK(e_ == cudaSuccess, #call, " failed on ", host_name(), " (", __FILE__, ":", __LINE__, \
                  "): ", cudaGetErrorString(e_));                                                  \
   } while (0)
 
 #define NCCL_CHECK(call)                                                                          \
   do {                                                                                            \
     const ncclResult_t r_ = (call);                                                               \
-    LOWBIT_CHECK(r_ == ncclSuccess, #call, " failed on ", host(), " (", __FILE__, ":", __LINE__, \
+    LOWBIT_CHECK(r_ == ncclSuccess, #call, " failed on ", host_name(), " (", __FILE__, ":", __LINE__, \
                  "): ", ncclGetErrorString(r_));                                                  \
   } while (0)
 
@@ -64,7 +57,7 @@ class NcclCommunicator : public Communicator {
   explicit NcclCommunicator(Communicator& mpi) : mpi_(mpi) {
     int devices = 0;
     CUDA_CHECK(cudaGetDeviceCount(&devices));
-    LOWBIT_CHECK(devices > 0, "distributed.backend 'nccl': no CUDA device visible on ", host());
+    LOWBIT_CHECK(devices > 0, "distributed.backend 'nccl': no CUDA device visible on ", host_name());
     const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
     if (!local) local = std::getenv("SLURM_LOCALID");
     device_ = (local ? std::atoi(local) : mpi.rank()) % devices;
