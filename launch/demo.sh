@@ -3,8 +3,9 @@
 #  1. the project's trained small model (lowbit-tiny-llama3): `lowbit info`, and what it predicts
 #     after a prompt (`lowbit logits --text`);
 #  2. a small random LLaMA-3-style model built with Hugging Face transformers (GQA, llama3 RoPE
-#     scaling): a forward pass with `lowbit logits`, compared against transformers.
-# (The quantize -> evaluate demo arrives with the pipeline and evaluation issues.)
+#     scaling): a forward pass with `lowbit logits`, compared against transformers;
+#  3. lowbit-tiny-llama3 quantized with GPTQ W3 g128 on 2 MPI ranks, and the shards inspected.
+# (Evaluation and the results table arrive with the evaluation and sweep issues.)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
@@ -46,3 +47,13 @@ err = ((ours - ref).abs().max() / ref.abs().max()).item()
 print(f"max |lowbit - transformers| / max |logit| over all {ref.shape[0]} positions = {err:.2e}")
 sys.exit(0 if err <= 1e-4 else 1)
 PYEOF
+
+echo; echo "== mpirun -np 2 lowbit quantize configs/experiments/tiny-llama3-gptq-w4g128.yaml method.bits=3"
+cd "$root"
+"$PY" launch/prepare_tiny_corpus.py "$out/tiny-corpus" >/dev/null
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+rm -rf "$out/run-gptq-w3g128"
+mpirun --oversubscribe -np 2 "$lowbit" quantize configs/experiments/tiny-llama3-gptq-w4g128.yaml method.bits=3 \
+  calibration.source="$out/tiny-corpus/train.txt" output.run_dir="$out/run-gptq-w3g128" distributed.threads=1
+echo; echo "== lowbit inspect (first shard)"
+"$lowbit" inspect "$out/run-gptq-w3g128/shards/rank-00000-of-00002.h5" | head -14
