@@ -1,5 +1,5 @@
 // The runs the mpirun fixtures made (tests/CMakeLists.txt): lowbit-tiny-llama3 quantized with GPTQ
-// W4 g128 on 1, 2 and 3 ranks, and on 2 ranks with rank 1 killed after a block and the run started
+// W4 g128 on 1, 2 and 3 ranks (RTN W3 g128 and GPTQ W2 per-channel on 1 and 3), and on 2 ranks with rank 1 killed after a block and the run started
 // again. In `propagation: quantized` every quantized tensor must be bitwise identical across all
 // of them, and the manifests must describe the shards. In `full_precision` propagation (ranks
 // calibrating concurrently) 1 and 3 ranks must agree too.
@@ -42,6 +42,16 @@ void expect_identical(const std::string& a, const std::string& b) {
 TEST(MpiWorldSizes, OneTwoAndThreeRanksGiveBitwiseIdenticalShards) {
   expect_identical("np1", "np2");
   expect_identical("np1", "np3");
+}
+
+TEST(MpiWorldSizes, RtnW3AndGptqW2PerChannelAreIdenticalOnOneAndThreeRanks) {
+  expect_identical("rtn3_np1", "rtn3_np3");
+  expect_identical("gptq2pc_np1", "gptq2pc_np3");
+  // And they are what they claim: 3-bit codes, 2-bit per-channel codes.
+  EXPECT_LE(blocks_of(run_dir("rtn3_np1")).at(0).at("mlp.up_proj").tensors.at("codes").max().item<int64_t>(), 7);
+  const auto pc = blocks_of(run_dir("gptq2pc_np1")).at(0).at("mlp.up_proj");
+  EXPECT_LE(pc.tensors.at("codes").max().item<int64_t>(), 3);
+  EXPECT_EQ(pc.tensors.at("scale").size(1), 1);
 }
 
 TEST(MpiWorldSizes, ManifestsListOneShardPerRankCoveringEveryBlock) {
