@@ -56,62 +56,67 @@ CalibrationSet build_calibration(const ExperimentConfig& cfg, const Tokenizer& t
 }  // namespace
 
 QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_block) {
-  LOWBIT_CHECK(cfg.model.has_weights, cfg.source, ": key 'model': ", cfg.model_spec,
-               " has no weights at its path (", cfg.model.path, "); quantize needs config.json and safetensors there");
   Communicator& comm = world();
   const int rank = comm.rank(), size = comm.size();
-  // The NCCL communicator is built (dist/nccl_communicator) but the layer loop and GPTQ's solver
-  // run on CPU tensors so far; GPU ranks come with the GPU path.
-  LOWBIT_CHECK(cfg.distributed.backend == "mpi", cfg.source, ": distributed.backend '", cfg.distributed.backend,
-               "' is not available yet: the layer loop runs on CPU tensors (use mpi)");
-  if (cfg.distributed.threads > 0) at::set_num_threads(cfg.distributed.threads);
   const auto start = std::chrono::steady_clock::now();
   const fs::path run(cfg.output.run_dir);
-  fs::create_directories(run / "shards");
 
-  YamlSection method_params = load_yaml_text(cfg.method_config, cfg.source + " (method)");
-  method_params.get<std::string>("name");
-  const std::unique_ptr<Method> method = MethodRegistry::builtin().get(cfg.method).create(method_params);
-
-  PlanSettings plan_settings;
-  plan_settings.ranks = size;
-  const PartitionPlan plan = make_partition_plan(cfg.model.config, plan_settings);
+  // Set-up, in collective steps: an error on any rank is reported once and every rank stops.
+  std::unique_ptr<Method> method;
+  PartitionPlan plan;
+  CalibrationSet calib;  // rank 0 only: identical for every world size
+  std::string calib_fp;
+  collective_step(comm, [&] {
+    LOWBIT_CHECK(cfg.model.has_weights, cfg.source, ": key 'model': ", cfg.model_spec, " has no weights at its path (",
+                 cfg.model.path, "); quantize needs config.json and safetensors there");
+    // The NCCL communicator is built (dist/nccl_communicator) but the layer loop and GPTQ's solver
+    // run on CPU tensors so far; GPU ranks come with the GPU path.
+    LOWBIT_CHECK(cfg.distributed.backend == "mpi", cfg.source, ": distributed.backend '", cfg.distributed.backend,
+                 "' is not available yet: the layer loop runs on CPU tensors (use mpi)");
+    if (cfg.distributed.threads > 0) at::set_num_threads(cfg.distributed.threads);
+    fs::create_directories(run / "shards");
+    YamlSection method_params = load_yaml_text(cfg.method_config, cfg.source + " (method)");
+    method_params.get<std::string>("name");
+    method = MethodRegistry::builtin().get(cfg.method).create(method_params);
+    PlanSettings plan_settings;
+    plan_settings.ranks = size;
+    plan = make_partition_plan(cfg.model.config, plan_settings);
+    if (rank == 0) {
+      const Tokenizer tok = Tokenizer::from_file((fs::path(cfg.model.path) / "tokenizer.json").string());
+      calib = build_calibration(cfg, tok);
+      calib_fp = calibration_fingerprint(
+          calib.ids, fmt::format("{} {} {} {} {} {} propagation={}", cfg.calibration.source, cfg.calibration.style,
+                                 cfg.calibration.nsamples, cfg.calibration.seq_len, cfg.calibration.seed,
+                                 cfg.distributed.micro_batch, cfg.distributed.propagation));
+    }
+  });
+  calib_fp = comm.broadcast(calib_fp, 0);
   const RankPlan& mine = plan.ranks[rank];
 
-  // Rank 0 builds the calibration set (identical for every world size) and embeds it; the others
-  // need only its fingerprint.
-  CalibrationSet calib;
-  std::string calib_fp;
-  if (rank == 0) {
-    const Tokenizer tok = Tokenizer::from_file((fs::path(cfg.model.path) / "tokenizer.json").string());
-    calib = build_calibration(cfg, tok);
-    calib_fp = calibration_fingerprint(
-        calib.ids, fmt::format("{} {} {} {} {} {} propagation={}", cfg.calibration.source, cfg.calibration.style,
-                               cfg.calibration.nsamples, cfg.calibration.seq_len, cfg.calibration.seed,
-                               cfg.distributed.micro_batch, cfg.distributed.propagation));
-  }
-  calib_fp = comm.broadcast(calib_fp, 0);
-
-  LoadOptions load;
-  load.first_block = mine.first_block;
-  load.end_block = mine.end_block;
-  load.embedding = mine.embedding;
-  load.head = false;  // quantization needs the embedding and the blocks; the head is untouched
-  LlamaWeights w = load_llama(cfg.model.path, load);
-
+  LlamaWeights w;
   ShardHeader header;
-  header.method = cfg.method;
-  header.method_config = cfg.method_config;
-  header.model_fingerprint = model_fingerprint(cfg.model.path);
-  header.calibration_fingerprint = calib_fp;
-  header.rank = rank;
-  header.world_size = size;
-  header.first_block = mine.first_block;
-  header.end_block = mine.end_block;
-  header.build_version = LOWBIT_VERSION;
+  std::unique_ptr<ShardWriter> shard_writer;
   const std::string shard_name = shard_file_name(rank, size);
   const std::string shard_path = (run / "shards" / shard_name).string();
-  ShardWriter shard(shard_path, header);
+  collective_step(comm, [&] {
+    LoadOptions load;
+    load.first_block = mine.first_block;
+    load.end_block = mine.end_block;
+    load.embedding = mine.embedding;
+    load.head = false;  // quantization needs the embedding and the blocks; the head is untouched
+    w = load_llama(cfg.model.path, load);
+    header.method = cfg.method;
+    header.method_config = cfg.method_config;
+    header.model_fingerprint = model_fingerprint(cfg.model.path);
+    header.calibration_fingerprint = calib_fp;
+    header.rank = rank;
+    header.world_size = size;
+    header.first_block = mine.first_block;
+    header.end_block = mine.end_block;
+    header.build_version = LOWBIT_VERSION;
+    shard_writer = std::make_unique<ShardWriter>(shard_path, header);  // refuses another run's shard
+  });
+  ShardWriter& shard = *shard_writer;
 
   at::Tensor hidden;
   if (rank == 0) {

@@ -4,6 +4,7 @@
 
 #include "framework/calibrate/quantize_run.h"
 #include "framework/cli/commands.h"
+#include "framework/dist/communicator.h"
 
 namespace lowbit::cli {
 
@@ -13,7 +14,11 @@ void add_quantize(CLI::App& app) {
   auto* cmd = app.add_subcommand("quantize", "Quantize a model with an experiment config (resumes an interrupted run)");
   cmd->add_option("CONFIG", *path, "Experiment YAML (see configs/experiments/)")->required();
   cmd->add_option("OVERRIDES", *overrides, "key=value settings applied to the YAML first, e.g. method.bits=3");
-  cmd->callback([path, overrides] { quantize_run(ExperimentConfig::from_yaml(*path, *overrides)); });
+  cmd->callback([path, overrides] {
+    ExperimentConfig cfg;
+    collective_step(world(), [&] { cfg = ExperimentConfig::from_yaml(*path, *overrides); });
+    quantize_run(cfg);
+  });
 }
 
 }  // namespace lowbit::cli

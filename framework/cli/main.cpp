@@ -26,6 +26,10 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const lowbit::CollectiveError& e) {
+    // Every rank knows; rank 0 says it once and all end normally (no rank is blocked).
+    if (lowbit::world().rank() == 0) std::fprintf(stderr, "lowbit: error: %s\n", e.what());
+    return 1;
   } catch (const lowbit::Error& e) {
     lowbit::abort_world(e.what());  // one message, every rank ends
   } catch (const std::exception& e) {

@@ -6,7 +6,11 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <memory>
+#include <stdexcept>
+
+#include "framework/core/error.h"
 #include <string>
 #include <vector>
 
@@ -29,6 +33,17 @@ class Communicator {
 // The MPI world when the process was started by mpirun (MPI is initialised on first use and
 // finalised at exit), else a single-rank communicator.
 Communicator& world();
+
+// An error already agreed on by every rank (see collective_step): main prints it on rank 0 only.
+class CollectiveError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Runs `step` on every rank. If it throws on any rank, every rank throws CollectiveError with the
+// first failing rank's message (so a bad config is reported once, not once per rank, and no rank
+// is left waiting). For the set-up phases, before ranks depend on each other's data.
+void collective_step(Communicator& comm, const std::function<void()>& step);
 
 // After an error on this rank: print it once with the rank and host, and end every rank.
 [[noreturn]] void abort_world(const std::string& message);

@@ -129,6 +129,31 @@ class SingleRank : public Communicator {
 
 bool world_is_distributed() { return launched_by_mpi(); }
 
+void collective_step(Communicator& comm, const std::function<void()>& step) {
+  std::string message;
+  try {
+    step();
+  } catch (const std::exception& e) {
+    message = comm.size() > 1 ? "rank " + std::to_string(comm.rank()) + " of " + std::to_string(comm.size()) + " (" +
+                                    host_name() + "): " + e.what()
+                              : e.what();
+  }
+  if (comm.size() == 1) {
+    if (!message.empty()) throw CollectiveError(message);
+    return;
+  }
+  std::string first;
+  if (comm.rank() == 0)
+    for (const std::string& m : comm.gather(message))
+      if (!m.empty()) {
+        first = m;
+        break;
+      }
+  if (comm.rank() != 0) comm.gather(message);
+  first = comm.broadcast(first, 0);
+  if (!first.empty()) throw CollectiveError(first);
+}
+
 std::string host_name() {
   char h[256] = {0};
   gethostname(h, sizeof h - 1);
