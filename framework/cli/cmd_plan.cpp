@@ -18,6 +18,7 @@ struct PlanArgs {
   PlanSettings settings;
   std::string device_memory;
   bool no_hessians = false;
+  bool no_head = false;
 };
 
 std::string gib(uint64_t b) { return human_bytes(double(b)); }
@@ -28,6 +29,7 @@ void run(PlanArgs a) {
   if (s.weight_dtype.empty()) s.weight_dtype = m.dtype;
   if (s.activation_dtype.empty()) s.activation_dtype = s.weight_dtype;
   s.hessians = !a.no_hessians;
+  s.head = !a.no_head;
   const PartitionPlan plan = make_partition_plan(m.config, s);
   const LlamaConfig& c = m.config;
   fmt::print("plan: {} ({} blocks, hidden {}, intermediate {}, vocab {}), {} rank{}, weights {}{}\n", m.name,
@@ -76,6 +78,7 @@ void add_plan(CLI::App& app) {
   cmd->add_option("--dtype", a->settings.weight_dtype, "Weight dtype (default: the model's)");
   cmd->add_option("--activation-dtype", a->settings.activation_dtype, "Activation dtype (default: the weights')");
   cmd->add_flag("--no-hessians", a->no_hessians, "The method needs no Hessians (RTN, AWQ, ...)");
+  cmd->add_flag("--no-head", a->no_head, "Quantization only: the last rank does not load final norm + lm_head");
   cmd->callback([a] { run(*a); });
 }
 

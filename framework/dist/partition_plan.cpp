@@ -61,7 +61,7 @@ PartitionPlan make_partition_plan(const LlamaConfig& c, const PlanSettings& s) {
   const uint64_t embedding = numel(embedding_tensor(c)) * wb;
   const uint64_t head = numel(final_norm_tensor(c)) * wb + numel(lm_head_tensor(c)) * wb;
   // Tied embeddings: the last rank still needs the matrix for its head.
-  const std::vector<int64_t> counts = balance(c.num_hidden_layers, block, embedding, head, s.ranks);
+  const std::vector<int64_t> counts = balance(c.num_hidden_layers, block, embedding, s.head ? head : 0, s.ranks);
 
   const uint64_t h = static_cast<uint64_t>(c.hidden_size), qd = static_cast<uint64_t>(c.q_dim()),
                  kv = static_cast<uint64_t>(c.kv_dim()), inter = static_cast<uint64_t>(c.intermediate_size);
@@ -70,7 +70,10 @@ PartitionPlan make_partition_plan(const LlamaConfig& c, const PlanSettings& s) {
   const uint64_t activations = 2 * tokens * h * ab + micro_tokens * (3 * h + qd + 2 * kv + 3 * inter) * 4;
   const uint64_t hessians = s.hessians ? (h * h + qd * qd + h * h + inter * inter) * 4 : 0;
   const uint64_t max_in = std::max({h, qd, inter});
-  const uint64_t workspace = s.hessians ? 3 * max_in * max_in * 4 + 2 * inter * h * 4 : 0;
+  uint64_t block_params = 0;
+  for (const TensorSpec& t : block_tensors(c, 0)) block_params += numel(t);
+  const uint64_t solver = s.hessians ? 4 * max_in * max_in * 4 + 4 * inter * h * 4 : 0;
+  const uint64_t workspace = solver + block_params * (4 + 1) + block_params * 4;
 
   PartitionPlan plan;
   int64_t next = 0;
@@ -81,7 +84,7 @@ PartitionPlan make_partition_plan(const LlamaConfig& c, const PlanSettings& s) {
     p.end_block = next + counts[r];
     next = p.end_block;
     p.embedding = r == 0;
-    p.head = r == s.ranks - 1;
+    p.head = s.head && r == s.ranks - 1;
     p.weight_bytes = block * static_cast<uint64_t>(counts[r]) + (p.embedding ? embedding : 0) + (p.head ? head : 0);
     p.activation_bytes = activations;
     p.hessian_bytes = hessians;
@@ -90,7 +93,7 @@ PartitionPlan make_partition_plan(const LlamaConfig& c, const PlanSettings& s) {
     plan.ranks.push_back(p);
   }
   // A tied lm_head is the embedding: counted once for the model.
-  if (c.tie_word_embeddings && s.ranks == 1) plan.model_weight_bytes -= embedding, plan.ranks[0].weight_bytes -= embedding;
+  if (c.tie_word_embeddings && s.ranks == 1 && s.head) plan.model_weight_bytes -= embedding, plan.ranks[0].weight_bytes -= embedding;
   return plan;
 }
 

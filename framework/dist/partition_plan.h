@@ -7,7 +7,11 @@
 //                   + one micro-batch's transient block intermediates in fp32,
 //     Hessians    = the four distinct linear inputs of one block in fp32 (hidden², q_dim²,
 //                   hidden², intermediate²), when the method needs them,
-//     workspace   = the GPTQ solver's copies of the largest Hessian (3 x in² fp32) and weight.
+//     workspace   = what quantizing one block holds at its peak: the GPTQ solver's factorisation of
+//                   the largest Hessian (H, its Cholesky factor, H⁻¹, U: 4 x in² fp32) and copies of
+//                   the largest weight (W, Q, losses, errors: 4 x out x in fp32), plus the block's
+//                   artifacts (dequantized fp32 + 1-byte codes) and its quantized copy (fp32).
+//   Checked against the measured peak of `lowbit quantize` (docs/pipeline-plan.md).
 #pragma once
 
 #include <cstdint>
@@ -26,6 +30,7 @@ struct PlanSettings {
   int64_t seq_len = 2048;
   int64_t micro_batch = 1;
   bool hessians = true;   // the method needs Hessians (GPTQ family)
+  bool head = true;       // the last rank holds final norm + lm_head (evaluation); quantize alone does not
 };
 
 struct RankPlan {

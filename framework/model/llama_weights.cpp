@@ -28,7 +28,9 @@ at::Tensor read(SafetensorsModel& model, const TensorSpec& spec, c10::ScalarType
   // from_blob does not own the mapping; the copy below does (and tolerates unaligned data).
   at::Tensor mapped = at::from_blob(const_cast<std::byte*>(v.data), v.info->shape,
                                     at::TensorOptions().dtype(scalar_type(v.info->dtype)));
-  return mapped.to(dtype, /*non_blocking=*/false, /*copy=*/true);
+  at::Tensor owned = mapped.to(dtype, /*non_blocking=*/false, /*copy=*/true);
+  model.release(spec.name);  // the copy is what the rank keeps
+  return owned;
 }
 
 at::Tensor& field(BlockWeights& b, BlockTensor t) {

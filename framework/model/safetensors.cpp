@@ -240,6 +240,15 @@ SafetensorsFile& SafetensorsModel::open(const std::string& file) {
 
 const TensorInfo& SafetensorsModel::info(const std::string& name) { return *view(name).info; }
 
+void SafetensorsModel::release(const std::string& name) {
+  const TensorView v = view(name);
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(v.data);
+  const uintptr_t first = (begin + page - 1) / page * page;  // whole pages inside the tensor only
+  const uintptr_t last = (begin + v.info->nbytes()) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 TensorView SafetensorsModel::view(const std::string& name) {
   SafetensorsFile& f = open(file_of(name));
   LOWBIT_CHECK(f.contains(name), index_path_, ": weight_map puts tensor '", name, "' in ", f.path(),

@@ -73,6 +73,9 @@ class SafetensorsModel {
   // Shape/dtype/offsets of `name` (opens its shard if needed).
   const TensorInfo& info(const std::string& name);
   TensorView view(const std::string& name);
+  // Drops `name`'s pages from this process's memory once it has been copied out (they would
+  // otherwise stay resident as mapped file pages); a later view() reads them again from disk.
+  void release(const std::string& name);
   // The distinct files of the model, in order.
   std::vector<std::string> files() const;
 
