@@ -16,12 +16,6 @@
 namespace lowbit::cli {
 namespace {
 
-std::string shape_str(const std::vector<int64_t>& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 void print_model(const std::string& dir, bool list_tensors) {
   const std::string config_path = (std::filesystem::path(dir) / "config.json").string();
   const LlamaConfig c = LlamaConfig::from_file(config_path);
@@ -57,7 +51,7 @@ void print_model(const std::string& dir, bool list_tensors) {
   fmt::print("  tensors:\n");
   for (const std::string& name : names) {
     const TensorInfo& t = model.info(name);
-    fmt::print("    {:<48} {:<5} {:<16} {}\n", name, dtype_name(t.dtype), shape_str(t.shape),
+    fmt::print("    {:<48} {:<5} {:<16} {}\n", name, dtype_name(t.dtype), shape_to_string(t.shape),
                std::filesystem::path(model.file_of(name)).filename().string());
   }
 }

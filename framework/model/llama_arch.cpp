@@ -39,15 +39,15 @@ std::vector<int64_t> block_shape(const LlamaConfig& c, BlockTensor t) {
   LOWBIT_ASSERT(false, "unknown block tensor");
 }
 
-std::string shape_str(const std::vector<int64_t>& s) {
+}  // namespace
+
+std::string shape_to_string(const std::vector<int64_t>& s) {
   std::ostringstream o;
   o << "[";
   for (std::size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
   o << "]";
   return o.str();
 }
-
-}  // namespace
 
 TensorSpec block_tensor(const LlamaConfig& c, int64_t layer, BlockTensor t) {
   const BlockRow& row = kBlockRows[static_cast<int>(t)];
@@ -79,10 +79,10 @@ void check_tensors(SafetensorsModel& model, const std::vector<TensorSpec>& specs
   for (const TensorSpec& s : specs) {
     LOWBIT_CHECK(model.contains(s.name), model.sharded() ? model.dir() + "/model.safetensors.index.json"
                                                          : model.dir() + "/model.safetensors",
-                 ": missing tensor '", s.name, "' that ", config_path, " needs (shape ", shape_str(s.shape), ")");
+                 ": missing tensor '", s.name, "' that ", config_path, " needs (shape ", shape_to_string(s.shape), ")");
     const TensorInfo& t = model.info(s.name);
     LOWBIT_CHECK(t.shape == s.shape, model.file_of(s.name), ": tensor '", s.name, "' has shape ",
-                 shape_str(t.shape), ", but ", config_path, " needs ", shape_str(s.shape));
+                 shape_to_string(t.shape), ", but ", config_path, " needs ", shape_to_string(s.shape));
     LOWBIT_CHECK(dtype_is_weight_float(t.dtype), model.file_of(s.name), ": tensor '", s.name, "' has dtype ",
                  dtype_name(t.dtype), ", expected F32, F16 or BF16");
   }

@@ -32,6 +32,9 @@ TensorSpec lm_head_tensor(const LlamaConfig& c);
 // Every tensor the model needs, embedding first, blocks in order, then final norm and head.
 std::vector<TensorSpec> all_tensors(const LlamaConfig& c);
 
+// "[4096, 14336]"
+std::string shape_to_string(const std::vector<int64_t>& shape);
+
 // Checks that each spec exists in `model` with that shape and a float dtype; errors name the file
 // (or index) and the tensor.
 void check_tensors(SafetensorsModel& model, const std::vector<TensorSpec>& specs,
