@@ -19,21 +19,19 @@ class Rtn : public Method {
     std::map<std::string, QuantizedLinear> out;
     for (const BlockLinear& l : block_linears()) {
       const at::Tensor& w = block.*l.weight;  // [out, in]
-      const int64_t rows = w.size(0), cols = w.size(1), g = spec_.group_size > 0 ? spec_.group_size : cols;
-      LOWBIT_CHECK(cols % g == 0, "rtn: group_size ", g, " does not divide ", l.module, "'s ", cols, " inputs");
-      const at::Tensor groups = w.to(at::kFloat).reshape({rows * (cols / g), g});  // one grid per row
-      const QuantGrid grid = minmax_grid(groups, spec_.bits, spec_.symmetric);
-      const at::Tensor codes = quantize_codes(groups, grid);
+      LOWBIT_CHECK(spec_.group_size == 0 || w.size(1) % spec_.group_size == 0, "rtn: group_size ", spec_.group_size,
+                   " does not divide ", l.module, "'s ", w.size(1), " inputs");
+      const GroupedCodes g = quantize_grouped(w, spec_);
       QuantizedLinear q;
       q.format = "uniform";
       q.bits = spec_.bits;
       q.group_size = spec_.group_size;
       q.symmetric = spec_.symmetric;
-      q.weight = dequantize_codes(codes, grid).reshape({rows, cols});
-      q.tensors["codes"] = codes.reshape({rows, cols}).to(at::kByte);
-      q.tensors["scale"] = grid.scale.reshape({rows, cols / g});
-      q.tensors["zero"] = grid.zero.reshape({rows, cols / g});
-      q.tensors["g_idx"] = (at::arange(cols, at::kInt) / g).to(at::kInt);
+      q.tensors["codes"] = g.codes;
+      q.tensors["scale"] = g.scale;
+      q.tensors["zero"] = g.zero;
+      q.tensors["g_idx"] = (at::arange(w.size(1), at::kInt) / g.group_size).to(at::kInt);
+      q.weight = dequantize_uniform(g.codes, g.scale, g.zero, q.tensors["g_idx"]);
       out.emplace(l.module, std::move(q));
     }
     return out;

@@ -35,21 +35,7 @@ CalibrationSet build_calibration(const ExperimentConfig& cfg, const Tokenizer& t
   if (k.style == "stream")
     return sample_stream_windows(tok.encode(read_corpus_text(k.source, k.join)), k.nsamples, k.seq_len, k.seed,
                                  k.source);
-  std::vector<std::string> docs;
-  const std::string& s = k.source;
-  if (s.size() > 5 && (s.ends_with(".jsonl") || s.ends_with(".json.gz") || s.ends_with(".jsonl.gz"))) {
-    docs = read_jsonl_field(s);
-  } else {  // plain text: documents separated by blank lines
-    const std::string text = read_file(s);
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-      const std::size_t end = text.find(k.join, pos);
-      const std::string d = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
-      if (!d.empty()) docs.push_back(d);
-      if (end == std::string::npos) break;
-      pos = end + k.join.size();
-    }
-  }
+  const std::vector<std::string> docs = read_documents(k.source, k.join);
   return sample_document_windows(docs, tok, k.nsamples, k.seq_len, k.seed, k.source);
 }
 

@@ -59,6 +59,21 @@ std::vector<std::string> read_jsonl_field(const std::string& path, const std::st
   return out;
 }
 
+std::vector<std::string> read_documents(const std::string& path, const std::string& separator) {
+  if (ends_with(path, ".jsonl") || ends_with(path, ".json.gz") || ends_with(path, ".jsonl.gz")) return read_jsonl_field(path);
+  LOWBIT_CHECK(!separator.empty(), path, ": documents need a non-empty separator");
+  const std::string text = read_file(path);
+  std::vector<std::string> docs;
+  for (std::size_t pos = 0; pos < text.size();) {
+    const std::size_t end = text.find(separator, pos);
+    std::string d = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    if (!d.empty()) docs.push_back(std::move(d));
+    if (end == std::string::npos) break;
+    pos = end + separator.size();
+  }
+  return docs;
+}
+
 std::string read_corpus_text(const std::string& path, const std::string& separator) {
   if (ends_with(path, ".jsonl") || ends_with(path, ".json.gz") || ends_with(path, ".jsonl.gz")) {
     std::string joined;

@@ -11,6 +11,10 @@ namespace lowbit {
 // skipped). A line that is not a JSON object, or lacks the field as a string, is an error.
 std::vector<std::string> read_jsonl_field(const std::string& path, const std::string& field = "text");
 
+// A file's documents: the `text` field of each JSONL/.json.gz line, or the pieces of a plain text
+// file between `separator`s (empty pieces dropped).
+std::vector<std::string> read_documents(const std::string& path, const std::string& separator = "\n\n");
+
 // A file's text: plain text as it is, or a JSONL/.json.gz file's `text` fields joined by `separator`.
 std::string read_corpus_text(const std::string& path, const std::string& separator = "\n\n");
 

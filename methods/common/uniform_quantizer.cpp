@@ -46,15 +46,22 @@ at::Tensor dequantize_uniform(const at::Tensor& codes, const at::Tensor& scale, 
   return scale.index_select(1, idx) * (codes.to(at::kFloat) - zero.index_select(1, idx));
 }
 
-at::Tensor fake_quantize(const at::Tensor& w, const UniformQuantSpec& spec) {
-  LOWBIT_CHECK(w.dim() == 2, "fake_quantize expects a [out, in] weight, got ", w.dim(), " dimensions");
+GroupedCodes quantize_grouped(const at::Tensor& w, const UniformQuantSpec& spec) {
+  LOWBIT_CHECK(w.dim() == 2, "quantization expects a [out, in] weight, got ", w.dim(), " dimensions");
   const int64_t out = w.size(0), in = w.size(1);
   const int64_t g = spec.group_size > 0 ? spec.group_size : in;
   LOWBIT_CHECK(in % g == 0, "input size ", in, " is not a multiple of group size ", g);
   // [out, in] -> [out * in/g, g]: every group becomes a row with its own grid.
   const at::Tensor rows = w.to(at::kFloat).reshape({out * (in / g), g});
   const QuantGrid grid = minmax_grid(rows, spec.bits, spec.symmetric);
-  return dequantize_codes(quantize_codes(rows, grid), grid).reshape({out, in});
+  return {quantize_codes(rows, grid).reshape({out, in}).to(at::kByte), grid.scale.reshape({out, in / g}),
+          grid.zero.reshape({out, in / g}), g};
+}
+
+at::Tensor fake_quantize(const at::Tensor& w, const UniformQuantSpec& spec) {
+  const GroupedCodes q = quantize_grouped(w, spec);
+  const at::Tensor g_idx = at::arange(w.size(1), at::kLong) / q.group_size;
+  return dequantize_uniform(q.codes, q.scale, q.zero, g_idx);
 }
 
 }  // namespace lowbit

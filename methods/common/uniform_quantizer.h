@@ -35,6 +35,14 @@ at::Tensor dequantize_codes(const at::Tensor& q, const QuantGrid& g);
 at::Tensor dequantize_uniform(const at::Tensor& codes, const at::Tensor& scale, const at::Tensor& zero,
                               const at::Tensor& g_idx);
 
+// Codes and grids of w [out, in] with one grid per row (group_size 0) or per (row, group):
+// codes [out, in] u8, scale/zero [out, groups], as stored in shards.
+struct GroupedCodes {
+  at::Tensor codes, scale, zero;
+  int64_t group_size = 0;  // columns per group (the whole row when per channel)
+};
+GroupedCodes quantize_grouped(const at::Tensor& w, const UniformQuantSpec& spec);
+
 // w [out, in] -> the dequantized ("fake-quantized") weight, fp32, same shape. `in` must be a
 // multiple of group_size when grouping.
 at::Tensor fake_quantize(const at::Tensor& w, const UniformQuantSpec& spec);

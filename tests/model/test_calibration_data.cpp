@@ -70,6 +70,14 @@ TEST(CorpusReaders, MalformedJsonLineIsRefusedWithFileAndLine) {
   EXPECT_THROW(read_jsonl_field(dir.file("e.json.gz")), Error);
 }
 
+TEST(CorpusReaders, DocumentsComeFromSeparatorsOrJsonLines) {
+  test::TempDir dir;
+  test::write_file(dir.file("d.txt"), "first doc\n\n\n\nsecond\nline\n\nthird");
+  EXPECT_EQ(read_documents(dir.file("d.txt")), (std::vector<std::string>{"first doc", "second\nline", "third"}));
+  test::write_file(dir.file("d.jsonl"), "{\"text\": \"a\\n\\nb\"}\n{\"text\": \"c\"}\n");
+  EXPECT_EQ(read_documents(dir.file("d.jsonl")), (std::vector<std::string>{"a\n\nb", "c"}));
+}
+
 TEST(CalibrationWindows, TextShorterThanOneWindowIsRefused) {
   EXPECT_LOWBIT_ERROR(sample_stream_windows(std::vector<int32_t>(100, 1), 4, 256, 0, "short.txt"),
                       {"short.txt", "100 tokens", "256"});
