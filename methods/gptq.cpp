@@ -15,10 +15,11 @@ class Gptq : public Method {
   Gptq(GptqOptions opt, bool true_sequential) : opt_(opt), true_sequential_(true_sequential) {}
   MethodNeeds needs() const override { return {/*hessian=*/true, true_sequential_}; }
 
-  std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block,
-                                                        const BlockStatistics& stats) const override {
+  std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block, const BlockStatistics& stats,
+                                                        const LinearSet& which) const override {
     std::map<std::string, QuantizedLinear> out;
     for (const BlockLinear& l : block_linears()) {
+      if (!which.contains(l)) continue;
       const at::Tensor& h = stats.hessian[static_cast<int>(l.input)];
       LOWBIT_ASSERT(h.defined(), "gptq: no Hessian for ", l.module);
       GptqResult r = gptq_quantize(block.*l.weight, h, opt_);
@@ -45,7 +46,8 @@ class Gptq : public Method {
 void register_gptq(MethodRegistry& r) {
   r.add({"gptq", "GPTQ: column-wise quantization with Hessian-weighted error feedback",
          "bits (4), group_size (128; 0 = per channel), sym (false), damp (0.01), blocksize (128), act_order (false), "
-         "static_groups (false), true_sequential (false)",
+         "static_groups (false), true_sequential (false), factorization (reversed: U = J chol(J H J)^-1 J; "
+         "reference: the reference code's three factorisations, bit for bit)",
          [](YamlSection& p) -> std::unique_ptr<Method> {
            GptqOptions o;
            o.quant.bits = p.get<int>("bits", 4);
@@ -56,6 +58,11 @@ void register_gptq(MethodRegistry& r) {
            o.act_order = p.get<bool>("act_order", false);
            o.static_groups = p.get<bool>("static_groups", false);
            const bool true_sequential = p.get<bool>("true_sequential", false);
+           const std::string factorization = p.get<std::string>("factorization", "reversed");
+           LOWBIT_CHECK(factorization == "reversed" || factorization == "reference", p.file(),
+                        ": method.factorization must be 'reversed' or 'reference', got '", factorization, "'");
+           o.factorization =
+               factorization == "reversed" ? GptqFactorization::Reversed : GptqFactorization::Reference;
            p.finish();
            LOWBIT_CHECK(o.quant.bits >= 1 && o.quant.bits <= 8, p.file(), ": method.bits must be in [1, 8], got ",
                         o.quant.bits);

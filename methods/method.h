@@ -32,6 +32,22 @@ struct MethodNeeds {
   bool true_sequential = false;  // statistics regathered after each linear group is quantized
 };
 
+// A subset of a block's linears, by the input they read: all seven, or (true_sequential) one group.
+class LinearSet {
+ public:
+  static LinearSet all() { return LinearSet({true, true, true, true}); }
+  static LinearSet only(LinearInput in) {
+    LinearSet s({false, false, false, false});
+    s.on_[static_cast<int>(in)] = true;
+    return s;
+  }
+  bool contains(const BlockLinear& l) const { return on_[static_cast<int>(l.input)]; }
+
+ private:
+  explicit LinearSet(std::array<bool, 4> on) : on_(on) {}
+  std::array<bool, 4> on_;
+};
+
 // Calibration statistics of one block.
 struct BlockStatistics {
   std::array<at::Tensor, 4> hessian;  // by LinearInput, [in, in] fp32 (undefined unless needed)
@@ -53,9 +69,10 @@ class Method {
  public:
   virtual ~Method() = default;
   virtual MethodNeeds needs() const = 0;
-  // Module name ("self_attn.q_proj", ...) -> artifact, for all seven linears.
-  virtual std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block,
-                                                                const BlockStatistics& stats) const = 0;
+  // Module name ("self_attn.q_proj", ...) -> artifact, for the linears of `which` (the statistics
+  // hold what needs() asked for, for those linears' inputs).
+  virtual std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block, const BlockStatistics& stats,
+                                                                const LinearSet& which) const = 0;
 };
 
 struct MethodInfo {

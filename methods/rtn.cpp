@@ -14,10 +14,11 @@ class Rtn : public Method {
   explicit Rtn(UniformQuantSpec spec) : spec_(spec) {}
   MethodNeeds needs() const override { return {}; }
 
-  std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block,
-                                                        const BlockStatistics&) const override {
+  std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block, const BlockStatistics&,
+                                                        const LinearSet& which) const override {
     std::map<std::string, QuantizedLinear> out;
     for (const BlockLinear& l : block_linears()) {
+      if (!which.contains(l)) continue;
       const at::Tensor& w = block.*l.weight;  // [out, in]
       LOWBIT_CHECK(spec_.group_size == 0 || w.size(1) % spec_.group_size == 0, "rtn: group_size ", spec_.group_size,
                    " does not divide ", l.module, "'s ", w.size(1), " inputs");

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <chrono>
+#include <memory>
 #include <vector>
 
 #include "framework/core/error.h"
@@ -29,20 +30,72 @@ const char* input_name(LinearInput in) {
   return "?";
 }
 
+// `b` with the linears present in `q` replaced by their dequantized weights.
 BlockWeights with_quantized(const BlockWeights& b, const std::map<std::string, QuantizedLinear>& q) {
   BlockWeights out = b;
-  for (const BlockLinear& l : block_linears()) out.*l.weight = q.at(l.module).weight.to(b.q.scalar_type());
+  for (const BlockLinear& l : block_linears())
+    if (auto it = q.find(l.module); it != q.end()) out.*l.weight = it->second.weight.to(b.q.scalar_type());
   return out;
+}
+
+// The Hessians of the inputs in `inputs` (METHODS.md §1.3), from one pass of `b` over `hidden`.
+BlockStatistics gather_hessians(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& hidden,
+                                const RopeTables& rope, int64_t micro, const std::vector<LinearInput>& inputs) {
+  const int64_t sizes[4] = {c.hidden_size, c.q_dim(), c.hidden_size, c.intermediate_size};
+  std::vector<std::unique_ptr<HessianAccumulator>> acc(4);
+  for (LinearInput in : inputs) acc[static_cast<int>(in)] = std::make_unique<HessianAccumulator>(sizes[static_cast<int>(in)]);
+  forward_block(b, c, hidden, rope, micro, [&](LinearInput in, const at::Tensor& x) {
+    if (acc[static_cast<int>(in)]) acc[static_cast<int>(in)]->add(x);
+  });
+  BlockStatistics stats;
+  for (int k = 0; k < 4; ++k)
+    if (acc[k]) stats.hessian[k] = acc[k]->hessian();
+  stats.sequences = hidden.size(0);
+  return stats;
 }
 
 }  // namespace
 
+// Quantizes one block. With true_sequential (the reference's --true-sequential), the linears are
+// quantized group by group in forward order — q/k/v, o, gate/up, down — each group's Hessian
+// gathered with the groups before it already quantized; otherwise all Hessians come from one pass
+// of the original block.
+std::map<std::string, QuantizedLinear> calibrate_block(const BlockWeights& bw, const LlamaConfig& c,
+                                                       const at::Tensor& hidden, const RopeTables& rope,
+                                                       const Method& method, const LayerLoopOptions& opt,
+                                                       std::map<std::string, at::Tensor>& kept) {
+  const MethodNeeds needs = method.needs();
+  const std::vector<LinearInput> all = {LinearInput::Attention, LinearInput::AttentionOutput, LinearInput::Mlp,
+                                        LinearInput::MlpDown};
+  auto keep = [&](const BlockStatistics& stats) {
+    if (!opt.keep_hessians) return;
+    for (int k = 0; k < 4; ++k)
+      if (stats.hessian[k].defined())
+        kept[std::string(input_name(static_cast<LinearInput>(k))) + "/hessian"] = stats.hessian[k];
+  };
+  if (!needs.hessian) return method.quantize_block(bw, BlockStatistics{}, LinearSet::all());
+  if (!needs.true_sequential) {
+    const BlockStatistics stats = gather_hessians(bw, c, hidden, rope, opt.micro_batch, all);
+    keep(stats);
+    return method.quantize_block(bw, stats, LinearSet::all());
+  }
+  std::map<std::string, QuantizedLinear> quantized;
+  for (LinearInput in : all) {
+    const BlockStatistics stats = gather_hessians(with_quantized(bw, quantized), c, hidden, rope, opt.micro_batch, {in});
+    keep(stats);
+    quantized.merge(method.quantize_block(bw, stats, LinearSet::only(in)));
+  }
+  return quantized;
+}
+
 at::Tensor forward_block(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& hidden, const RopeTables& rope,
-                         int64_t micro, const LinearInputObserver& observe) {
+                         int64_t micro, const LinearInputObserver& observe,
+                         const std::function<void(const at::Tensor&)>& on_chunk) {
   at::Tensor out = at::empty_like(hidden);  // [N, L, hidden]
   for (int64_t s = 0; s < hidden.size(0); s += micro) {
     const int64_t n = std::min(micro, hidden.size(0) - s);
     out.narrow(0, s, n).copy_(block_forward(b, c, hidden.narrow(0, s, n), rope, observe));
+    if (on_chunk) on_chunk(out.narrow(0, s, n));
   }
   return out;
 }
@@ -52,8 +105,6 @@ at::Tensor run_layer_loop(LlamaWeights& w, at::Tensor hidden, const Method& meth
                           const std::function<void(const BlockReport&)>& progress, int64_t stop_after_block) {
   c10::InferenceMode guard;
   const LlamaConfig& c = w.config;
-  const MethodNeeds needs = method.needs();
-  LOWBIT_CHECK(!needs.true_sequential, "method.true_sequential is not supported by the layer loop yet; set it to false");
   const RopeTables rope = rope_tables(c, hidden.size(1), hidden.scalar_type());
   const std::vector<int64_t> done = shard.committed_blocks();
 
@@ -66,24 +117,14 @@ at::Tensor run_layer_loop(LlamaWeights& w, at::Tensor hidden, const Method& meth
     if (resumed) {
       quantized = ShardReader(shard_path).read_block(block);
     } else {
-      BlockStatistics stats;
-      if (needs.hessian) {
-        const int64_t ins[4] = {c.hidden_size, c.q_dim(), c.hidden_size, c.intermediate_size};
-        std::vector<HessianAccumulator> acc;
-        for (int64_t n : ins) acc.emplace_back(n);
-        forward_block(bw, c, hidden, rope, opt.micro_batch,
-                  [&](LinearInput in, const at::Tensor& x) { acc[static_cast<int>(in)].add(x); });
-        for (int k = 0; k < 4; ++k) stats.hessian[k] = acc[k].hessian();
-        stats.sequences = hidden.size(0);
-      }
-      quantized = method.quantize_block(bw, stats);
       std::map<std::string, at::Tensor> kept;
-      if (opt.keep_hessians && needs.hessian)
-        for (int k = 0; k < 4; ++k) kept[std::string(input_name(static_cast<LinearInput>(k))) + "/hessian"] = stats.hessian[k];
+      quantized = calibrate_block(bw, c, hidden, rope, method, opt, kept);
       shard.commit_block(block, quantized, kept);
     }
     const BlockWeights q = with_quantized(bw, quantized);
-    hidden = forward_block(opt.quantized_propagation ? q : bw, c, hidden, rope, opt.micro_batch);
+    const bool last = i + 1 == w.blocks.size();
+    hidden = forward_block(opt.quantized_propagation ? q : bw, c, hidden, rope, opt.micro_batch, nullptr,
+                           last ? opt.on_output_chunk : nullptr);
     bw = q;  // the rank keeps the quantized block (evaluation in the same run reads it)
     progress({block, resumed, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()});
     if (block == stop_after_block) break;

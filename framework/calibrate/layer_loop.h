@@ -9,6 +9,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <functional>
+#include <map>
 #include <string>
 
 #include "framework/model/llama_forward.h"
@@ -24,6 +25,9 @@ struct LayerLoopOptions {
   bool quantized_propagation = true;
   int64_t micro_batch = 1;       // sequences per forward; fixed so results do not depend on world size
   bool keep_hessians = false;    // also store the Hessians in the shard's /stats
+  // Receives the last block's outputs micro-batch by micro-batch, as they are computed (the
+  // pipeline streams them to the next rank); may be empty.
+  std::function<void(const at::Tensor&)> on_output_chunk;
 };
 
 struct BlockReport {  // for progress output
@@ -32,9 +36,20 @@ struct BlockReport {  // for progress output
   double seconds = 0;
 };
 
-// Runs block `b` over all sequences of hidden [N, L, hidden] in micro-batches of `micro`.
+// Runs block `b` over all sequences of hidden [N, L, hidden] in micro-batches of `micro`;
+// `on_chunk` (if any) sees each micro-batch's outputs [n, L, hidden] as soon as they exist.
 at::Tensor forward_block(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& hidden, const RopeTables& rope,
-                         int64_t micro, const LinearInputObserver& observe = nullptr);
+                         int64_t micro, const LinearInputObserver& observe = nullptr,
+                         const std::function<void(const at::Tensor&)>& on_chunk = nullptr);
+
+// Quantizes one block with `method` from the block's inputs `hidden` [N, L, hidden], gathering the
+// statistics the method needs; with true_sequential (GPTQ's --true-sequential) group by group —
+// q/k/v, o, gate/up, down — each group's Hessian taken with the groups before it quantized.
+// Statistics to keep in the shard (options.keep_hessians) are added to `kept`.
+std::map<std::string, QuantizedLinear> calibrate_block(const BlockWeights& block, const LlamaConfig& c,
+                                                       const at::Tensor& hidden, const RopeTables& rope,
+                                                       const Method& method, const LayerLoopOptions& options,
+                                                       std::map<std::string, at::Tensor>& kept);
 
 // `w` holds this rank's blocks (w.first_block ...); `hidden` [N, L, hidden] fp32 are the inputs of
 // its first block. Returns the outputs of its last block. `stop_after_block` >= 0 ends the loop

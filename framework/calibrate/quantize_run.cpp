@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "framework/calibrate/layer_loop.h"
@@ -16,6 +17,7 @@
 #include "framework/core/files.h"
 #include "framework/data/calibration.h"
 #include "framework/dist/communicator.h"
+#include "framework/dist/hidden_stream.h"
 #include "framework/dist/partition_plan.h"
 #include "framework/data/text_corpus.h"
 #include "framework/model/fingerprint.h"
@@ -115,7 +117,7 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
                 cfg.distributed.propagation.c_str(), cfg.output.run_dir.c_str());
     std::fflush(stdout);
   } else {
-    hidden = comm.recv(rank - 1);  // the previous rank's outputs
+    hidden = receive_hidden(comm, rank - 1);  // the previous rank's outputs
   }
   QuantizeResult result;
   result.run_dir = cfg.output.run_dir;
@@ -129,12 +131,18 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
   // so run the original blocks once and pass the activations on before calibrating: all ranks then
   // calibrate concurrently (the layer loop recomputes the same activations block by block).
   const bool run_ahead = !opt.quantized_propagation && rank + 1 < size && stop_after_block < 0;
+  std::unique_ptr<HiddenStreamSender> to_next;
+  if (rank + 1 < size) to_next = std::make_unique<HiddenStreamSender>(comm, rank + 1, hidden.size(0));
+  const std::function<void(const at::Tensor&)> stream_out = [&](const at::Tensor& chunk) { to_next->push(chunk); };
   if (run_ahead) {
     c10::InferenceMode guard;
     const RopeTables rope = rope_tables(w.config, hidden.size(1), hidden.scalar_type());
     at::Tensor ahead = hidden;
-    for (const BlockWeights& b : w.blocks) ahead = forward_block(b, w.config, ahead, rope, opt.micro_batch);
-    comm.send(ahead, rank + 1);
+    for (std::size_t i = 0; i < w.blocks.size(); ++i)
+      ahead = forward_block(w.blocks[i], w.config, ahead, rope, opt.micro_batch, nullptr,
+                            i + 1 == w.blocks.size() ? stream_out : std::function<void(const at::Tensor&)>());
+  } else if (to_next) {
+    opt.on_output_chunk = stream_out;  // the quantized blocks' outputs, streamed as computed
   }
   hidden = run_layer_loop(
       w, hidden, *method, shard, shard_path, opt,
@@ -151,7 +159,6 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
       },
       stop_after_block);
   if (stop_after_block >= 0 && stop_after_block < mine.end_block - 1) return result;
-  if (rank + 1 < size && !run_ahead) comm.send(hidden, rank + 1);
 
   const nlohmann::json mine_json = {{"file", "shards/" + shard_name}, {"rank", rank}, {"first_block", mine.first_block},
                                     {"end_block", mine.end_block}, {"blocks_computed", result.blocks_computed},

@@ -66,7 +66,31 @@ __attribute__((target_clones("avx2", "default"))) void column_step(
   }
 }
 
+// Inverse of a lower-triangular m [n, n] by halves: inv([A 0; B C]) = [A⁻¹ 0; −C⁻¹ B A⁻¹  C⁻¹], the
+// off-diagonal block by two triangular solves against A and C themselves — n³/3 flops in all, as
+// LAPACK's trtri (which libtorch does not expose).
+at::Tensor lower_triangular_inverse(const at::Tensor& m) {
+  const int64_t n = m.size(0);
+  if (n <= 256) return at::linalg_solve_triangular(m, at::eye(n, m.options()), /*upper=*/false);
+  const int64_t h = n / 2;
+  const at::Tensor a = m.narrow(0, 0, h).narrow(1, 0, h), b = m.narrow(0, h, n - h).narrow(1, 0, h),
+                   c = m.narrow(0, h, n - h).narrow(1, h, n - h);
+  at::Tensor out = at::zeros_like(m);
+  out.narrow(0, 0, h).narrow(1, 0, h).copy_(lower_triangular_inverse(a));
+  out.narrow(0, h, n - h).narrow(1, h, n - h).copy_(lower_triangular_inverse(c));
+  const at::Tensor b_ainv = at::linalg_solve_triangular(a, b, /*upper=*/false, /*left=*/false);  // B A⁻¹
+  out.narrow(0, h, n - h).narrow(1, 0, h).copy_(at::linalg_solve_triangular(c, b_ainv, /*upper=*/false).neg_());
+  return out;
+}
+
 }  // namespace
+
+at::Tensor inverse_cholesky_upper(const at::Tensor& h, GptqFactorization route) {
+  if (route == GptqFactorization::Reference)
+    return at::linalg_cholesky(at::cholesky_inverse(at::linalg_cholesky(h)), /*upper=*/true).contiguous();
+  const at::Tensor m = at::linalg_cholesky(h.flip({0, 1}));  // J H J = M Mᵀ
+  return lower_triangular_inverse(m).flip({0, 1}).contiguous();  // U = J M⁻¹ J
+}
 
 GptqResult gptq_quantize(const at::Tensor& w_in, const at::Tensor& h_in, const GptqOptions& opt) {
   LOWBIT_CHECK(w_in.dim() == 2 && h_in.dim() == 2 && h_in.size(0) == w_in.size(1) && h_in.size(1) == w_in.size(1),
@@ -120,7 +144,7 @@ GptqResult gptq_quantize(const at::Tensor& w_in, const at::Tensor& h_in, const G
   H.diagonal().add_(H.diagonal().mean() * opt.percdamp);
   at::Tensor U;  // upper Cholesky factor of H⁻¹
   try {
-    U = at::linalg_cholesky(at::cholesky_inverse(at::linalg_cholesky(H)), /*upper=*/true).contiguous();
+    U = inverse_cholesky_upper(H, opt.factorization);
   } catch (const c10::Error&) {
     LOWBIT_FAIL("GPTQ: the Hessian is not positive definite even with percdamp ", opt.percdamp,
                 " (too few calibration tokens for ", cols, " inputs?); raise method.percdamp");

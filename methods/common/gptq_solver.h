@@ -15,13 +15,26 @@
 
 namespace lowbit {
 
+// How the upper Cholesky factor U of H⁻¹ (Uᵀ U = H⁻¹) is computed. Both are exact in arithmetic:
+//  - Reference: chol(chol_inverse(chol(H)))ᵀ, the reference code's three factorisations (4n³/3 flops),
+//    rounding bit for bit like it;
+//  - Reversed: with J the order reversal, J H J = M Mᵀ gives U = J M⁻¹ J: one Cholesky and one
+//    triangular inverse (2n³/3 flops, and H⁻¹ is never formed). It rounds differently, so a weight
+//    sitting on a rounding boundary may take the neighbouring code.
+enum class GptqFactorization { Reversed, Reference };
+
 struct GptqOptions {
   UniformQuantSpec quant;      // bits, group_size (0: per channel), symmetric
   double percdamp = 0.01;      // λ = percdamp · mean(diag H)
   int64_t block_size = 128;
   bool act_order = false;      // columns in order of decreasing diag(H)
   bool static_groups = false;  // group grids fitted on the original W before any update
+  GptqFactorization factorization = GptqFactorization::Reversed;
 };
+
+// U (upper, Uᵀ U = H⁻¹) of a symmetric positive definite h [n, n] fp32, by either route.
+// Throws c10::Error when h is not positive definite.
+at::Tensor inverse_cholesky_upper(const at::Tensor& h, GptqFactorization route);
 
 struct GptqResult {
   at::Tensor weight;  // [out, in] fp32: the dequantized weight (fake-quant)

@@ -7,9 +7,11 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include "framework/calibrate/layer_loop.h"
 #include "framework/config/yaml_reader.h"
 #include "framework/core/files.h"
 #include "framework/model/tokenizer.h"
+#include "methods/common/gptq_solver.h"
 #include "methods/common/hessian.h"
 #include "methods/method.h"
 #include "tests/support/expect_error.h"
@@ -52,7 +54,7 @@ TEST(Methods, EveryRegisteredMethodQuantizesABlockFaithfully) {
     for (int bits : {8, 3}) {
       YamlSection params = load_yaml_text("bits: " + std::to_string(bits) + "\ngroup_size: 128\n", "test.yaml");
       const auto method = registry.get(name).create(params);
-      const auto block = method->quantize_block(w.blocks[0], stats);
+      const auto block = method->quantize_block(w.blocks[0], stats, LinearSet::all());
       ASSERT_EQ(block.size(), 7u) << name;
       for (const BlockLinear& l : block_linears()) {
         const QuantizedLinear& q = block.at(l.module);
@@ -71,6 +73,64 @@ TEST(Methods, EveryRegisteredMethodQuantizesABlockFaithfully) {
         }
       }
     }
+  }
+}
+
+// GPTQ's --true-sequential protocol, rebuilt by hand from the primitives: q/k/v from the original
+// block's attention input; o from the attention output with q/k/v quantized; gate/up from the MLP
+// input with q/k/v/o quantized; down last. calibrate_block must give exactly these codes.
+TEST(Methods, TrueSequentialTakesEachGroupsHessianAfterTheGroupsBefore) {
+  LoadOptions opt;
+  opt.end_block = 1;
+  opt.head = false;
+  const LlamaWeights w = load_llama(test::tiny_model_dir(), opt);
+  const Tokenizer tok = Tokenizer::from_file(test::tiny_model_dir() + "/tokenizer.json");
+  const std::vector<int32_t> ids = tok.encode(read_file(test::tiny_corpus_dir() + "/train.txt"), false);
+  at::Tensor batch = at::empty({6, 128}, at::kLong);
+  for (int64_t i = 0; i < batch.numel(); ++i) batch.data_ptr<int64_t>()[i] = ids[i];
+  c10::InferenceMode guard;
+  const at::Tensor hidden = embed(w, batch);  // [6, 128, hidden]
+  const RopeTables rope = rope_tables(w.config, 128, at::kFloat);
+  GptqOptions g;
+  g.quant.bits = 3;
+  g.quant.group_size = 128;
+
+  BlockWeights current = w.blocks[0];
+  std::map<std::string, at::Tensor> expected;  // module -> codes
+  for (LinearInput group : {LinearInput::Attention, LinearInput::AttentionOutput, LinearInput::Mlp, LinearInput::MlpDown}) {
+    std::unique_ptr<HessianAccumulator> acc;
+    forward_block(current, w.config, hidden, rope, 2, [&](LinearInput in, const at::Tensor& x) {
+      if (in != group) return;
+      if (!acc) acc = std::make_unique<HessianAccumulator>(x.size(-1));
+      acc->add(x);
+    });
+    const at::Tensor h = acc->hessian();
+    BlockWeights next = current;
+    for (const BlockLinear& l : block_linears())
+      if (l.input == group) {
+        const GptqResult r = gptq_quantize(w.blocks[0].*l.weight, h, g);
+        expected[l.module] = r.codes;
+        next.*l.weight = r.weight;
+      }
+    current = next;
+  }
+
+  LayerLoopOptions loop;
+  loop.micro_batch = 2;
+  std::map<std::string, at::Tensor> kept;
+  auto run = [&](bool true_sequential) {
+    YamlSection p = load_yaml_text(std::string("bits: 3\ngroup_size: 128\ntrue_sequential: ") +
+                                   (true_sequential ? "true" : "false") + "\n", "test.yaml");
+    return calibrate_block(w.blocks[0], w.config, hidden, rope, *MethodRegistry::builtin().get("gptq").create(p), loop,
+                           kept);
+  };
+  const auto sequential = run(true);
+  const auto together = run(false);
+  for (const BlockLinear& l : block_linears()) {
+    EXPECT_TRUE(at::equal(sequential.at(l.module).tensors.at("codes"), expected.at(l.module))) << l.module;
+    // The first group sees the same Hessian either way; every later group must differ.
+    const bool same = at::equal(together.at(l.module).tensors.at("codes"), expected.at(l.module));
+    EXPECT_EQ(same, l.input == LinearInput::Attention) << l.module;
   }
 }
 

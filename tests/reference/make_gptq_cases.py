@@ -5,7 +5,9 @@ row-tiled C++ solver, which must reproduce it.
 
 Usage: make_gptq_cases.py OUT.safetensors
 Writes W (F32 [48, 512]), H (F32 [512, 512], from random activations with correlated channels, one
-dead input), and per case "<name>.weight" (dequantized result) and "<name>.losses".
+dead input), per case "<name>.weight" (dequantized result) and "<name>.losses", and "U64": the
+upper Cholesky factor of the inverse of the damped H (dead input set to 1), computed in float64,
+to check both of lowbit's factorisation routes against.
 """
 import os
 import sys
@@ -100,6 +102,11 @@ def main():
     X[:, 10] *= 8.0  # a salient input
     H = 2.0 / 8 * (X.t() @ X)  # as if 8 sequences of 256 tokens
     out = {"W": W.contiguous(), "H": H.contiguous()}
+    Hd = H.clone()
+    Hd[torch.diag(Hd) == 0, torch.diag(Hd) == 0] = 1
+    Hd[range(cols), range(cols)] += 0.01 * torch.mean(torch.diag(Hd))  # damped in fp32, as gptq() does
+    Hd64 = Hd.double()
+    out["U64"] = torch.linalg.cholesky(torch.linalg.inv(Hd64), upper=True).float().contiguous()
     for name, args in CASES.items():
         q, l = gptq(W, H, *args)
         out[f"{name}.weight"] = q.contiguous()

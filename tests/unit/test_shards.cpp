@@ -35,7 +35,7 @@ ShardHeader header() {
 
 std::map<std::string, QuantizedLinear> quantized_block(const LlamaWeights& w, int b) {
   YamlSection p = load_yaml_text(header().method_config, "test");
-  return MethodRegistry::builtin().get("rtn").create(p)->quantize_block(w.blocks[b], {});
+  return MethodRegistry::builtin().get("rtn").create(p)->quantize_block(w.blocks[b], {}, LinearSet::all());
 }
 
 TEST(Shards, CommittedBlockReadsBackBitForBit) {
