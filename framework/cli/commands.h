@@ -16,5 +16,6 @@ void add_methods(CLI::App& app);
 void add_plan(CLI::App& app);
 void add_inspect(CLI::App& app);
 void add_quantize(CLI::App& app);
+void add_eval(CLI::App& app);
 
 }  // namespace lowbit::cli

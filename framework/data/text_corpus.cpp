@@ -34,9 +34,9 @@ std::string read_maybe_gzip(const std::string& path) {
 
 }  // namespace
 
-std::vector<std::string> read_jsonl_field(const std::string& path, const std::string& field) {
+void for_each_jsonl_object(const std::string& path,
+                           const std::function<void(const nlohmann::json& object, int64_t line)>& fn) {
   const std::string text = read_maybe_gzip(path);
-  std::vector<std::string> out;
   std::size_t pos = 0;
   int64_t line = 0;
   while (pos < text.size()) {
@@ -52,10 +52,18 @@ std::vector<std::string> read_jsonl_field(const std::string& path, const std::st
     } catch (const nlohmann::json::parse_error& e) {
       LOWBIT_FAIL(path, ":", line, ": not valid JSON: ", e.what());
     }
-    LOWBIT_CHECK(j.is_object() && j.contains(field) && j[field].is_string(), path, ":", line,
+    LOWBIT_CHECK(j.is_object(), path, ":", line, ": expected a JSON object");
+    fn(j, line);
+  }
+}
+
+std::vector<std::string> read_jsonl_field(const std::string& path, const std::string& field) {
+  std::vector<std::string> out;
+  for_each_jsonl_object(path, [&](const nlohmann::json& j, int64_t line) {
+    LOWBIT_CHECK(j.contains(field) && j[field].is_string(), path, ":", line,
                  ": expected an object with a string field '", field, "'");
     out.push_back(j[field].get<std::string>());
-  }
+  });
   return out;
 }
 

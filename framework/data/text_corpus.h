@@ -2,10 +2,19 @@
 // Errors name the file and the line.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace lowbit {
+
+// Calls `fn` with every JSON object of a .jsonl / .json.gz / .jsonl.gz file and its 1-based line
+// (blank lines skipped); a line that is not a JSON object is an error naming file:line.
+void for_each_jsonl_object(const std::string& path,
+                           const std::function<void(const nlohmann::json& object, int64_t line)>& fn);
 
 // The `field` of every JSON object of a .jsonl / .json.gz file (one object per line; blank lines
 // skipped). A line that is not a JSON object, or lacks the field as a string, is an error.

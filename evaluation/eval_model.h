@@ -1,0 +1,33 @@
+// What an evaluation reads: a plain Hugging Face model directory (the unquantized model), or a
+// lowbit run directory (manifest.json + shards) over its base model, whose blocks then carry the
+// dequantized (fake-quant) weights of the method. Each rank loads only what its part of the
+// pipeline needs.
+#pragma once
+
+#include <string>
+
+#include "framework/dist/partition_plan.h"
+#include "framework/model/llama_weights.h"
+
+namespace lowbit {
+
+struct EvalTarget {
+  std::string path;            // as given: a run directory or a model directory
+  bool quantized = false;      // a run directory
+  std::string model_dir;       // the weights (the run's base model)
+  std::string model_name;
+  std::string model_fingerprint;
+  std::string method;          // "" for the unquantized model
+  std::string method_config;   // the run's method section (YAML text)
+  std::string run_fingerprint; // the run's calibration fingerprint ("" unquantized)
+};
+
+// Resolves `path`. For a run, the base model is the manifest's unless `model_override` is given;
+// either way its fingerprint must equal the run's (else refused, naming both).
+EvalTarget resolve_eval_target(const std::string& path, const std::string& model_override = "");
+
+// This rank's part of the model (`plan` from make_partition_plan over the model's config), with the
+// run's quantized blocks in place. Every shard read is checked against the model's fingerprint.
+LlamaWeights load_eval_part(const EvalTarget& target, const RankPlan& plan);
+
+}  // namespace lowbit

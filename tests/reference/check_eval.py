@@ -1,0 +1,117 @@
+"""`lowbit eval` against the reference numbers of make_eval_cases.py, and across world sizes.
+
+Usage: check_eval.py LOWBIT CASES_DIR MPI_RUN_DIR WORK_DIR -- MPIRUN...
+  - one process, every task: perplexity equals transformers' to 1e-4 relative; piqa, arc_easy,
+    arc_challenge, hellaswag, winogrande acc/acc_norm equal lm-eval's (tokenization=joint, lm-eval
+    0.4's convention); MMLU accuracy equals the IR-QLoRA procedure's;
+  - mpirun -np 1, 2, 3: the same numbers, for the FP model and for a quantized run directory (whose
+    perplexity must exceed the FP model's: the shards are applied);
+  - bad input: a malformed JSONL line, an out-of-range label, a missing data file and a text
+    shorter than one window each stop with one clear message and leave no results file.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+MC = ["piqa", "arc_easy", "arc_challenge", "hellaswag", "winogrande"]
+failures = []
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+def run(cmd, expect_ok=True):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if expect_ok and p.returncode != 0:
+        sys.exit(f"command failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def main():
+    sep = sys.argv.index("--")
+    lowbit, cases, run_dir, work = sys.argv[1:sep]
+    mpirun = sys.argv[sep + 1:]
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    exp = json.load(open(os.path.join(cases, "expected.json")))
+    data = os.path.join(cases, "data")
+    model = os.path.join(cases, "hf-model")
+    common = ["--data-dir", data, "--seq-len", str(exp["seq_len"]), "--c4-windows", str(exp["c4_windows"]),
+              "--tokenization", "joint"]
+
+    out = os.path.join(work, "fp.json")
+    run([lowbit, "eval", model, "--tasks", ",".join(["wikitext2", "c4", "ptb"] + MC + ["mmlu"]), "--out", out] + common)
+    got = json.load(open(out))["tasks"]
+    for t, e in exp["perplexity"].items():
+        rel = abs(got[t]["perplexity"] / e["perplexity"] - 1)
+        print(f"{t}: lowbit {got[t]['perplexity']:.6f} transformers {e['perplexity']:.6f} (rel {rel:.2e})")
+        check(rel <= 1e-4 and got[t]["windows"] == e["windows"], f"{t} perplexity/windows")
+    for t in MC:
+        for m, v in exp["multiple_choice"][t].items():
+            print(f"{t} {m}: lowbit {got[t][m]} lm-eval {v}")
+            check(got[t][m] == v if m != "docs" else got[t]["docs"] == v, f"{t} {m}")
+    print(f"mmlu: lowbit {got['mmlu']['acc']} reference {exp['mmlu']['acc']}")
+    check(got["mmlu"]["acc"] == exp["mmlu"]["acc"] and got["mmlu"]["questions"] == exp["mmlu"]["questions"], "mmlu acc")
+    for s, a in exp["mmlu"]["subjects"].items():
+        check(got["mmlu"]["subjects"][s]["acc"] == a, f"mmlu subject {s}")
+
+    # World sizes: the FP model and a quantized run directory.
+    tasks = ["--tasks", "wikitext2,c4,piqa,winogrande,mmlu", "--limit", "12", "--threads", "1"] + common
+    for name, target in (("fp", model), ("run", run_dir)):
+        results = {}
+        for np_ in (1, 2, 3):
+            o = os.path.join(work, f"{name}_np{np_}.json")
+            run(mpirun + ["-np", str(np_), lowbit, "eval", target, "--out", o] + tasks)
+            results[np_] = json.load(open(o))["tasks"]
+        metrics = lambda r: {t: {k: v for k, v in m.items() if k not in ("seconds",)} for t, m in r.items()}  # noqa: E731
+        check(metrics(results[1]) == metrics(results[2]) == metrics(results[3]), f"{name}: results differ across 1/2/3 ranks")
+        print(f"{name}: wikitext2 {results[1]['wikitext2']['perplexity']:.4f} on 1, 2 and 3 ranks:",
+              [results[n]["wikitext2"]["perplexity"] for n in (1, 2, 3)])
+        if name == "run":
+            fp = json.load(open(os.path.join(work, "fp_np1.json")))["tasks"]["wikitext2"]["perplexity"]
+            check(results[1]["wikitext2"]["perplexity"] > fp, "the quantized run's perplexity is not above FP")
+
+    # Bad input: one clear message, no results file.
+    bad = os.path.join(work, "bad")
+    shutil.copytree(data, bad)
+    lines = open(os.path.join(bad, "piqa", "validation.jsonl")).read().splitlines()
+    lines[2] = lines[2][:-3]  # truncated JSON
+    open(os.path.join(bad, "piqa", "validation.jsonl"), "w").write("\n".join(lines) + "\n")
+    rows = [json.loads(x) for x in open(os.path.join(bad, "arc_easy", "test.jsonl"))]
+    rows[4]["answerKey"] = "Z"
+    open(os.path.join(bad, "arc_easy", "test.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in rows))
+    rows = [json.loads(x) for x in open(os.path.join(bad, "hellaswag", "validation.jsonl"))]
+    rows[1]["label"] = "7"
+    open(os.path.join(bad, "hellaswag", "validation.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in rows))
+    os.remove(os.path.join(bad, "winogrande", "validation.jsonl"))
+    open(os.path.join(bad, "ptb", "test.txt"), "w").write("too short")
+    cases_bad = [
+        ("piqa", ["piqa/validation.jsonl:3", "not valid JSON"]),
+        ("arc_easy", ["arc_easy/test.jsonl:5", "answerKey 'Z'"]),
+        ("hellaswag", ["hellaswag/validation.jsonl:2", "out of range"]),
+        ("winogrande", ["winogrande/validation.jsonl", "does not exist"]),
+        ("ptb", ["ptb/test.txt", "shorter than one window"]),
+    ]
+    for task, needles in cases_bad:
+        o = os.path.join(work, f"bad_{task}.json")
+        p = run(mpirun + ["-np", "2", lowbit, "eval", model, "--tasks", task, "--out", o, "--data-dir", bad,
+                          "--seq-len", "64"], expect_ok=False)
+        msg = p.stdout + p.stderr
+        errors = [ln for ln in msg.splitlines() if "error" in ln.lower()]
+        print(f"bad {task}: rc {p.returncode}: {errors[:1]}")
+        check(p.returncode != 0, f"bad {task}: exit status 0")
+        check(all(n in msg for n in needles), f"bad {task}: message lacks {needles}: {msg[-400:]}")
+        check(len(errors) == 1, f"bad {task}: {len(errors)} error lines, expected one")
+        check(not os.path.exists(o), f"bad {task}: a results file was written")
+    if failures:
+        sys.exit(f"{len(failures)} check(s) failed")
+    print("all evaluation checks passed")
+
+
+if __name__ == "__main__":
+    main()

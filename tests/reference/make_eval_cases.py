@@ -1,0 +1,259 @@
+"""Evaluation fixtures in lowbit's data layout, written from the tiny corpus, and the numbers the
+reference tools give for them on lowbit-tiny-llama3:
+
+  perplexity (wikitext2, ptb, c4) — Hugging Face transformers on the study's protocol (METHODS.md
+      §3.1: text tokenized once and cut into non-overlapping windows; C4: CPython `random` seed 0
+      draws documents of >= seq_len tokens and a window in each);
+  piqa, arc_easy, arc_challenge, hellaswag, winogrande — the `lm-eval` package itself (its own task
+      definitions, included and pointed at the local JSONL files), acc and acc_norm;
+  mmlu — IR-QLoRA's evaluate_mmlu.py procedure with transformers (5-shot Hendrycks prompts, shots
+      dropped to fit, argmax over the logits of "A".."D").
+
+Usage: make_eval_cases.py MODEL_DIR CORPUS_DIR OUT_DIR
+Writes OUT_DIR/data/<task>/... (the fixtures), OUT_DIR/hf-model (the model with a
+tokenizer_config.json, as lm-eval loads it) and OUT_DIR/expected.json.
+"""
+import gzip
+import json
+import os
+import random
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _require import require  # noqa: E402
+
+torch, transformers, tokenizers = require("torch", "transformers", "tokenizers")
+
+SEQ_LEN = 128        # perplexity windows
+C4_WINDOWS = 12
+DOCS = 40            # documents per multiple-choice task
+SUBJECTS = ["abstract_algebra", "high_school_us_history", "miscellaneous", "sociology"]
+
+
+def fortunes(path):
+    text = open(path, encoding="utf-8", newline="").read()
+    return [" ".join(d.split()) for d in text.split("\n\n") if len(d.split()) >= 8]
+
+
+def halves(doc):
+    words = doc.split()
+    k = max(2, len(words) // 2)
+    return " ".join(words[:k]), " ".join(words[k:])
+
+
+def write_jsonl(path, rows, gz=False):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    opener = gzip.open if gz else open
+    with opener(path, "wt", encoding="utf-8", newline="\n") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+def make_data(corpus, out):
+    rng = random.Random(1234)
+    docs = fortunes(os.path.join(corpus, "test.txt"))
+    val = fortunes(os.path.join(corpus, "validation.txt"))
+    pick = lambda: rng.choice(docs)  # noqa: E731  (distractors)
+    # Each document's own text comes from a different fortune: lm-eval reuses one forward for
+    # requests whose whole token sequences are equal and then scores one of them with the other's
+    # context length (its logits cache), which two documents cut from one fortune would trigger.
+    own = iter(rng.sample(docs, 5 * DOCS))
+    os.makedirs(os.path.join(out, "wikitext2"), exist_ok=True)
+    os.makedirs(os.path.join(out, "ptb"), exist_ok=True)
+    shutil.copyfile(os.path.join(corpus, "test.txt"), os.path.join(out, "wikitext2", "test.txt"))
+    shutil.copyfile(os.path.join(corpus, "validation.txt"), os.path.join(out, "ptb", "test.txt"))
+    # C4-like: long documents (groups of fortunes) and short ones the sampler must skip.
+    c4 = []
+    for i in range(0, len(val) - 12, 12):
+        c4.append({"text": " ".join(val[i:i + 12]), "timestamp": "2019-04-25T12:00:00Z", "url": f"https://example.org/{i}"})
+        c4.append({"text": val[i], "timestamp": "2019-04-25T12:00:00Z", "url": f"https://example.org/s{i}"})
+    write_jsonl(os.path.join(out, "c4", "c4-validation.00000-of-00008.json.gz"), c4, gz=True)
+
+    piqa, arc, hella, wino = [], [], [], []
+    for i in range(DOCS):
+        goal, right = halves(next(own))
+        _, wrong = halves(pick())
+        label = rng.randint(0, 1)
+        sols = [right, wrong] if label == 0 else [wrong, right]
+        piqa.append({"goal": goal, "sol1": sols[0], "sol2": sols[1], "label": label})
+
+        q, right = halves(next(own))
+        choices = [right] + [halves(pick())[1] for _ in range(3)]
+        rng.shuffle(choices)
+        labels = ["A", "B", "C", "D"] if i % 5 else ["1", "2", "3", "4"]  # ARC has both styles
+        arc.append({"id": f"arc-{i}", "question": q + "?", "choices": {"text": choices, "label": labels},
+                    "answerKey": labels[choices.index(right)]})
+
+        a, b = halves(next(own))
+        b_words = b.split()
+        ctx_a = a + (" [title] Step one." if i % 4 == 0 else "")
+        ctx_b = (b_words[0].upper() + " " + " ".join(b_words[1:3])) if len(b_words) >= 3 else "then"
+        endings = [" ".join(b_words[3:]) or "it ends."] + [halves(pick())[1] for _ in range(3)]
+        if i % 3 == 0:
+            endings[1] = "[header] " + endings[1] + " [step] more  spaces"
+        gold = rng.randint(0, 3)
+        endings[0], endings[gold] = endings[gold], endings[0]
+        hella.append({"ind": i, "activity_label": a.split()[0].strip(".,;:!?") or "Thing", "ctx_a": ctx_a,
+                      "ctx_b": ctx_b, "ctx": ctx_a + " " + ctx_b, "endings": endings, "source_id": f"s{i}",
+                      "split": "val", "split_type": "indomain", "label": str(gold)})
+
+        words = next(own).split()
+        k = rng.randint(1, len(words) - 2)
+        other = rng.choice(pick().split())
+        right_word = words[k]
+        answer = rng.choice(["1", "2"])
+        opts = [right_word, other] if answer == "1" else [other, right_word]
+        wino.append({"sentence": " ".join(words[:k] + ["_"] + words[k + 1:]), "option1": opts[0],
+                     "option2": opts[1], "answer": answer})
+    write_jsonl(os.path.join(out, "piqa", "validation.jsonl"), piqa)
+    write_jsonl(os.path.join(out, "arc_easy", "test.jsonl"), arc[: DOCS // 2])
+    write_jsonl(os.path.join(out, "arc_challenge", "test.jsonl"), arc[DOCS // 2:])
+    write_jsonl(os.path.join(out, "hellaswag", "validation.jsonl"), hella)
+    write_jsonl(os.path.join(out, "winogrande", "validation.jsonl"), wino)
+
+    def mmlu_rows(n, subject):
+        rows = []
+        for _ in range(n):
+            q, right = halves(pick())
+            choices = [right] + [halves(pick())[1] for _ in range(3)]
+            rng.shuffle(choices)
+            rows.append({"question": q, "subject": subject, "choices": choices, "answer": choices.index(right)})
+        return rows
+    write_jsonl(os.path.join(out, "mmlu", "dev.jsonl"), [r for s in SUBJECTS for r in mmlu_rows(5, s)])
+    write_jsonl(os.path.join(out, "mmlu", "test.jsonl"), [r for s in SUBJECTS for r in mmlu_rows(6, s)])
+
+
+def perplexities(model, tok, data):
+    def ppl(windows):
+        nll, n = 0.0, 0
+        with torch.no_grad():
+            for w in windows:
+                x = torch.tensor([w])
+                logits = model(input_ids=x).logits.float()
+                nll += torch.nn.functional.cross_entropy(logits[0, :-1], x[0, 1:], reduction="sum").item()
+                n += len(w) - 1
+        return float(torch.tensor(nll / n).exp()), len(windows)
+
+    out = {}
+    for task in ("wikitext2", "ptb"):
+        ids = tok.encode(open(os.path.join(data, task, "test.txt"), encoding="utf-8", newline="").read()).ids
+        n = len(ids) // SEQ_LEN
+        out[task] = ppl([ids[i * SEQ_LEN:(i + 1) * SEQ_LEN] for i in range(n)])
+    with gzip.open(os.path.join(data, "c4", "c4-validation.00000-of-00008.json.gz"), "rt", encoding="utf-8") as f:
+        docs = [json.loads(line)["text"] for line in f]
+    random.seed(0)
+    windows = []
+    for _ in range(C4_WINDOWS):  # the study's C4 evaluation loader
+        while True:
+            i = random.randint(0, len(docs) - 1)
+            enc = tok.encode(docs[i]).ids
+            if len(enc) > SEQ_LEN:  # (== SEQ_LEN would make the reference's randint fail)
+                break
+        s = random.randint(0, len(enc) - SEQ_LEN - 1)
+        windows.append(enc[s:s + SEQ_LEN])
+    out["c4"] = ppl(windows)
+    return {k: {"perplexity": v[0], "windows": v[1]} for k, v in out.items()}
+
+
+def lm_eval_tasks(hf_dir, data, work):
+    lm_eval = require("lm_eval")
+    from lm_eval.tasks import TaskManager
+    builtin = os.path.join(os.path.dirname(lm_eval.__file__), "tasks")
+    files = {"piqa": ("piqa/piqa.yaml", "piqa/validation.jsonl", "validation"),
+             "arc_easy": ("arc/arc_easy.yaml", "arc_easy/test.jsonl", "test"),
+             "arc_challenge": ("arc/arc_challenge.yaml", "arc_challenge/test.jsonl", "test"),
+             "hellaswag": ("hellaswag/hellaswag.yaml", "hellaswag/validation.jsonl", "validation"),
+             "winogrande": ("winogrande/default.yaml", "winogrande/validation.jsonl", "validation")}
+    tasks_dir = os.path.join(work, "lm_eval_tasks")
+    os.makedirs(tasks_dir, exist_ok=True)
+    names = []
+    for task, (yaml_rel, data_rel, split) in files.items():
+        name = f"lowbit_{task}"
+        names.append(name)
+        # lm-eval's own definition, with the data set swapped for the local file.
+        with open(os.path.join(tasks_dir, name + ".yaml"), "w") as f:
+            f.write(f"include: {os.path.join(builtin, yaml_rel)}\n"
+                    f"task: {name}\n"
+                    "tag: []\n"
+                    "dataset_path: json\n"
+                    "dataset_name: null\n"
+                    f"dataset_kwargs:\n  data_files:\n    {split}: {os.path.join(os.path.abspath(data), data_rel)}\n"
+                    "training_split: null\n"
+                    f"validation_split: {'validation' if split == 'validation' else 'null'}\n"
+                    f"test_split: {'test' if split == 'test' else 'null'}\n")
+    res = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={hf_dir},dtype=float32,device=cpu",
+                                  tasks=names, task_manager=TaskManager(include_path=tasks_dir), batch_size=1,
+                                  num_fewshot=0)
+    out = {}
+    for task in files:
+        r = res["results"][f"lowbit_{task}"]
+        out[task] = {k.split(",")[0]: v for k, v in r.items() if k.split(",")[0] in ("acc", "acc_norm")}
+        out[task]["docs"] = res["n-samples"][f"lowbit_{task}"]["effective"]
+    return out
+
+
+def mmlu(model, tok, data):
+    def read(p):
+        return [json.loads(line) for line in open(p, encoding="utf-8")]
+    dev, test = read(os.path.join(data, "mmlu", "dev.jsonl")), read(os.path.join(data, "mmlu", "test.jsonl"))
+    letters = ["A", "B", "C", "D"]
+
+    def example(q, answer):
+        s = q["question"] + "".join(f"\n{letters[j]}. {c}" for j, c in enumerate(q["choices"])) + "\nAnswer:"
+        return s + (f" {letters[q['answer']]}\n\n" if answer else "")
+    ids = [tok.encode(l).ids[-1] for l in letters]
+    correct, total = 0, 0
+    per = {}
+    for subject in sorted({q["subject"] for q in test}):
+        shots = [q for q in dev if q["subject"] == subject][:5]
+        head = "The following are multiple choice questions (with answers) about {}.\n\n".format(
+            "".join(" " + w for w in subject.split("_")))
+        for q in [q for q in test if q["subject"] == subject]:
+            k = 5
+            enc = tok.encode(head + "".join(example(s, True) for s in shots[:k]) + example(q, False)).ids
+            while len(enc) > 2048:  # never here: the fixtures are short
+                k -= 1
+                enc = tok.encode(head + "".join(example(s, True) for s in shots[:k]) + example(q, False)).ids
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([enc])).logits[0, -1]
+            ok = int(torch.tensor([logits[i] for i in ids]).argmax()) == q["answer"]
+            correct += ok
+            total += 1
+            c = per.setdefault(subject, [0, 0])
+            c[0] += ok
+            c[1] += 1
+    return {"acc": correct / total, "questions": total, "subjects": {s: c[0] / c[1] for s, c in per.items()}}
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    model_dir, corpus, out = sys.argv[1:4]
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    data = os.path.join(out, "data")
+    make_data(corpus, data)
+    # The model as lm-eval loads it: a Hugging Face directory whose tokenizer is tokenizer.json as is.
+    hf_dir = os.path.join(out, "hf-model")
+    os.makedirs(hf_dir, exist_ok=True)
+    for f in ("config.json", "model.safetensors", "tokenizer.json"):
+        shutil.copyfile(os.path.join(model_dir, f), os.path.join(hf_dir, f))
+    json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": 2048,
+               "bos_token": "<|begin_of_text|>", "eos_token": "<|end_of_text|>"},
+              open(os.path.join(hf_dir, "tokenizer_config.json"), "w"))
+    tok = tokenizers.Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
+    hf_tok = transformers.AutoTokenizer.from_pretrained(hf_dir)
+    probe = "Question: What is it?\nAnswer: a probe [title] text"
+    assert hf_tok(probe, add_special_tokens=False).input_ids == tok.encode(probe, add_special_tokens=False).ids, \
+        "transformers' tokenizer differs from tokenizers' on the probe"
+    torch.set_num_threads(2)
+    model = transformers.LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    expected = {"seq_len": SEQ_LEN, "c4_windows": C4_WINDOWS, "perplexity": perplexities(model, tok, data),
+                "mmlu": mmlu(model, tok, data), "multiple_choice": lm_eval_tasks(hf_dir, data, out)}
+    json.dump(expected, open(os.path.join(out, "expected.json"), "w"), indent=1)
+    print(json.dumps({k: v for k, v in expected.items() if k != "mmlu"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
