@@ -28,7 +28,6 @@ struct ScoreRequest {
 
 struct ScoreResult {
   double logprob = 0;  // Σ log p(ids[t] | ids[<t]) over the scored tokens
-  bool greedy = true;  // every scored token is the argmax of its distribution
   std::vector<double> candidate_logprobs;
 };
 
