@@ -57,3 +57,11 @@ mpirun --oversubscribe -np 2 "$lowbit" quantize configs/experiments/tiny-llama3-
   calibration.source="$out/tiny-corpus/train.txt" output.run_dir="$out/run-gptq-w3g128" distributed.threads=1
 echo; echo "== lowbit inspect (first shard)"
 "$lowbit" inspect "$out/run-gptq-w3g128/shards/rank-00000-of-00002.h5" | head -14
+
+echo; echo "== mpirun -np 2 lowbit eval: the FP model and the GPTQ W3 run (test split as 'wikitext2', windows of 256)"
+mkdir -p "$out/eval-data/wikitext2"
+cp "$out/tiny-corpus/test.txt" "$out/eval-data/wikitext2/test.txt"
+for target in "$model" "$out/run-gptq-w3g128"; do
+  mpirun --oversubscribe -np 2 "$lowbit" eval "$target" --tasks wikitext2 --data-dir "$out/eval-data" --seq-len 256 \
+    --threads 1 --out "$out/results-$(basename "$target").json" | tail -4
+done
