@@ -170,7 +170,7 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
   nlohmann::json manifest = {
       {"format", "lowbit-run"},
       {"version", 1},
-      {"model", {{"name", cfg.model.name}, {"path", cfg.model.path}, {"fingerprint", header.model_fingerprint}}},
+      {"model", {{"name", cfg.model.name}, {"path", fs::absolute(cfg.model.path).lexically_normal().string()}, {"fingerprint", header.model_fingerprint}}},
       {"method", cfg.method},
       {"method_config", cfg.method_config},
       {"calibration", {{"source", cfg.calibration.source}, {"style", cfg.calibration.style},
