@@ -39,7 +39,7 @@ const MethodInfo& MethodRegistry::get(const std::string& name) const {
   if (it == methods_.end()) {
     std::string known;
     for (const auto& [n, m] : methods_) known += (known.empty() ? "" : ", ") + n;
-    LOWBIT_FAIL("method '", name, "' is not available (available: ", known, ")");
+    LOWBIT_FAIL("method '", name, "' is not available yet (available: ", known, ")");
   }
   return it->second;
 }

@@ -17,5 +17,6 @@ void add_plan(CLI::App& app);
 void add_inspect(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_eval(CLI::App& app);
+void add_sweep(CLI::App& app);
 
 }  // namespace lowbit::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   lowbit::cli::add_inspect(app);
   lowbit::cli::add_quantize(app);
   lowbit::cli::add_eval(app);
+  lowbit::cli::add_sweep(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

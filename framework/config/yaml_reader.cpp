@@ -9,6 +9,8 @@ template <> const char* YamlSection::type_name<int64_t>() { return "an integer";
 template <> const char* YamlSection::type_name<double>() { return "a number"; }
 template <> const char* YamlSection::type_name<bool>() { return "true or false"; }
 template <> const char* YamlSection::type_name<std::string>() { return "a string"; }
+template <> const char* YamlSection::type_name<std::vector<std::string>>() { return "a list of strings"; }
+template <> const char* YamlSection::type_name<YAML::Node>() { return "a YAML value"; }
 
 YamlSection::YamlSection(YAML::Node node, std::string file, std::string path)
     : node_(std::move(node)), file_(std::move(file)), path_(std::move(path)) {

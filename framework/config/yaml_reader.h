@@ -65,6 +65,8 @@ template <> const char* YamlSection::type_name<int64_t>();
 template <> const char* YamlSection::type_name<double>();
 template <> const char* YamlSection::type_name<bool>();
 template <> const char* YamlSection::type_name<std::string>();
+template <> const char* YamlSection::type_name<std::vector<std::string>>();
+template <> const char* YamlSection::type_name<YAML::Node>();
 
 // Loads a YAML file whose top level is a mapping.
 YamlSection load_yaml_file(const std::string& path);
