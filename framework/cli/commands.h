@@ -18,5 +18,6 @@ void add_inspect(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_sweep(CLI::App& app);
+void add_report(CLI::App& app);
 
 }  // namespace lowbit::cli
