@@ -58,10 +58,27 @@ mpirun --oversubscribe -np 2 "$lowbit" quantize configs/experiments/tiny-llama3-
 echo; echo "== lowbit inspect (first shard)"
 "$lowbit" inspect "$out/run-gptq-w3g128/shards/rank-00000-of-00002.h5" | head -14
 
-echo; echo "== mpirun -np 2 lowbit eval: the FP model and the GPTQ W3 run (test split as 'wikitext2', windows of 256)"
-mkdir -p "$out/eval-data/wikitext2"
-cp "$out/tiny-corpus/test.txt" "$out/eval-data/wikitext2/test.txt"
-for target in "$model" "$out/run-gptq-w3g128"; do
-  mpirun --oversubscribe -np 2 "$lowbit" eval "$target" --tasks wikitext2 --data-dir "$out/eval-data" --seq-len 256 \
-    --threads 1 --out "$out/results-$(basename "$target").json" | tail -4
-done
+echo; echo "== mpirun -np 2 lowbit sweep: FP, RTN and GPTQ at 4, 3 and 2 bits (group 128), perplexity + a multiple-choice task"
+"$PY" launch/prepare_tiny_eval.py "$out/tiny-corpus" "$out/tiny-eval" >/dev/null
+cat > "$out/tiny-sweep.yaml" <<YAML
+name: demo
+base: $out/tiny-base.yaml
+runs_dir: $out/sweep
+ranks: 2
+fp: true
+eval:
+  tasks: [wikitext2, ptb, piqa, hellaswag]
+  data_dir: $out/tiny-eval
+  seq_len: 256
+grid:
+  method.name: [rtn, gptq]
+  method.bits: [4, 3, 2]
+  method.group_size: [128]
+YAML
+sed -e "s#data/tiny-corpus/train.txt#$out/tiny-corpus/train.txt#" -e "s#  propagation: quantized#  propagation: quantized\n  threads: 1#" \
+  configs/experiments/tiny-llama3-base.yaml > "$out/tiny-base.yaml"
+rm -rf "$out/sweep"
+# Progress lines and the final table (FP row first, the paper's column order).
+mpirun --oversubscribe -np 2 "$lowbit" sweep "$out/tiny-sweep.yaml" | grep -vE "^(quantize:|\[rank|block |done:|eval |  )" || true
+echo; echo "== lowbit report: the same runs as CSV and a perplexity-vs-bits plot"
+"$lowbit" report "$out/sweep" --format csv --out "$out/table.csv" --plot "$out/perplexity-vs-bits.svg"

@@ -6,6 +6,7 @@ lowbit itself never downloads anything.
 Usage: launch/prepare_data.py [--out data/eval] [--tasks wikitext2,c4,ptb,piqa,...] [--ptb-split validation]
 
   wikitext2/test.txt                         wikitext-2-raw-v1 test, lines joined with "\\n\\n"
+  wikitext2/train.txt                        the train split the same way: the paper's calibration set
   ptb/test.txt                               ptb_text_only (--ptb-split, default validation as GPTQ's
                                              and the LLaMA3 repo's get_ptb), sentences joined "\\n\\n"
   c4/c4-validation.00000-of-00008.json.gz    allenai/c4 en validation shard 0, the file as published
@@ -85,9 +86,11 @@ def main():
         return path
 
     for t in tasks:
-        if t == "wikitext2" and (p := wanted("wikitext2/test.txt")):
-            d = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split="test")
-            write_atomic(p, text("\n\n".join(d["text"])))
+        if t == "wikitext2":
+            for split in ("test", "train"):
+                if p := wanted(f"wikitext2/{split}.txt"):
+                    d = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split=split)
+                    write_atomic(p, text("\n\n".join(d["text"])))
         elif t == "ptb" and (p := wanted("ptb/test.txt")):
             d = datasets.load_dataset("ptb-text-only/ptb_text_only", split=a.ptb_split)
             write_atomic(p, text("\n\n".join(d["sentence"])))

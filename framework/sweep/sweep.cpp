@@ -78,7 +78,7 @@ Sweep Sweep::from_yaml(const std::string& path) {
     s.eval.tokenization = e.get<std::string>("tokenization", s.eval.tokenization);
     e.finish();
   }
-  std::vector<std::vector<std::string>> expanded;
+  std::vector<std::pair<std::string, std::vector<std::string>>> expanded;  // (config, overrides)
   if (y.has("grid")) {  // the cartesian product, keys in file order, the last key fastest
     YamlSection g = y.section("grid");
     std::vector<std::vector<std::string>> acc = {{}};
@@ -99,7 +99,7 @@ Sweep Sweep::from_yaml(const std::string& path) {
       acc = next;
       g.get<YAML::Node>(key);  // mark as read
     }
-    expanded.insert(expanded.end(), acc.begin(), acc.end());
+    for (const auto& a : acc) expanded.emplace_back(s.base, a);
   }
   if (y.has("rows")) {
     const YAML::Node rows = y.node()["rows"];
@@ -107,24 +107,33 @@ Sweep Sweep::from_yaml(const std::string& path) {
     for (const auto& row : rows) {
       LOWBIT_CHECK(row.IsMap(), path, ":", row.Mark().line + 1, ": each entry of 'rows' must be a mapping of overrides");
       std::vector<std::string> o;
-      for (const auto& kv : row) o.push_back(kv.first.as<std::string>() + "=" + scalar_text(kv.second));
-      expanded.push_back(o);
+      std::string config = s.base;
+      for (const auto& kv : row) {
+        const std::string key = kv.first.as<std::string>();
+        if (key == "config") {
+          config = kv.second.as<std::string>();
+          LOWBIT_CHECK(fs::exists(config), path, ":", kv.second.Mark().line + 1, ": config ", config, " does not exist");
+        } else {
+          o.push_back(key + "=" + scalar_text(kv.second));
+        }
+      }
+      expanded.emplace_back(config, o);
     }
     y.get<YAML::Node>("rows");
   }
   y.finish();
   LOWBIT_CHECK(!expanded.empty() || fp, path, ": no runs (give 'grid' and/or 'rows')");
 
-  // The base config's method, for rows that keep it.
-  const YamlSection base_method = load_yaml_file(s.base).section("method");
-  const std::string base_name = YamlSection(base_method).get<std::string>("name");
-  if (fp) s.runs.push_back({"fp", {}, true, ""});
-  for (const auto& o : expanded) {
+  if (fp) s.runs.push_back({"fp", s.base, {}, true, ""});
+  for (const auto& [config, o] : expanded) {
     SweepRun r;
+    r.config = config;
     r.overrides = o;
     r.name = run_name(o);
     try {
-      MethodRegistry::builtin().get(method_of(o, base_name));
+      // The config's own method unless the row names one.
+      const std::string config_method = load_yaml_file(config).section("method").get<std::string>("name");
+      MethodRegistry::builtin().get(method_of(o, config_method));
     } catch (const Error& e) {
       r.refused = e.what();
     }
@@ -183,7 +192,7 @@ SweepOutcome run_sweep(const Sweep& s, Communicator& comm, const std::vector<std
         ExperimentConfig cfg;
         std::vector<std::string> o = r.overrides;
         o.push_back("output.run_dir=" + dir);
-        collective_step(comm, [&] { cfg = ExperimentConfig::from_yaml(s.base, o); });
+        collective_step(comm, [&] { cfg = ExperimentConfig::from_yaml(r.config, o); });
         quantize_run(cfg);
         comm.barrier();  // rank 0 writes the manifest after the other ranks have finished
         collective_step(comm, [&] { target = resolve_eval_target(dir); });

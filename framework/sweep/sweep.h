@@ -17,7 +17,8 @@ class Communicator;
 
 struct SweepRun {
   std::string name;                     // the run's directory under runs_dir
-  std::vector<std::string> overrides;   // applied to the base config
+  std::string config;                   // the experiment config it starts from (a row's `config`, else the sweep's base)
+  std::vector<std::string> overrides;   // applied to that config
   bool fp = false;                      // the unquantized model (evaluation only)
   std::string refused;                  // why it cannot run (e.g. "method 'awq' is not available yet")
 };
