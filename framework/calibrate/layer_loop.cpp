@@ -10,10 +10,12 @@
 #include <cstdlib>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "framework/core/error.h"
 #include "framework/model/llama_forward.h"
+#include "framework/calibrate/statistics_cache.h"
 #include "framework/store/shard.h"
 #include "methods/common/hessian.h"
 
@@ -60,7 +62,7 @@ BlockStatistics gather_hessians(const BlockWeights& b, const LlamaConfig& c, con
 // quantized group by group in forward order — q/k/v, o, gate/up, down — each group's Hessian
 // gathered with the groups before it already quantized; otherwise all Hessians come from one pass
 // of the original block.
-std::map<std::string, QuantizedLinear> calibrate_block(const BlockWeights& bw, const LlamaConfig& c,
+std::map<std::string, QuantizedLinear> calibrate_block(int64_t block_index, const BlockWeights& bw, const LlamaConfig& c,
                                                        const at::Tensor& hidden, const RopeTables& rope,
                                                        const Method& method, const LayerLoopOptions& opt,
                                                        std::map<std::string, at::Tensor>& kept) {
@@ -75,7 +77,12 @@ std::map<std::string, QuantizedLinear> calibrate_block(const BlockWeights& bw, c
   };
   if (!needs.hessian) return method.quantize_block(bw, BlockStatistics{}, LinearSet::all());
   if (!needs.true_sequential) {
-    const BlockStatistics stats = gather_hessians(bw, c, hidden, rope, opt.micro_batch, all);
+    // With full-precision inputs the Hessians depend only on model and calibration: shareable.
+    const bool shared = !opt.quantized_propagation && opt.statistics_cache && opt.statistics_cache->enabled();
+    std::optional<BlockStatistics> cached;
+    if (shared) cached = opt.statistics_cache->load(block_index);
+    const BlockStatistics stats = cached ? *cached : gather_hessians(bw, c, hidden, rope, opt.micro_batch, all);
+    if (shared && !cached) opt.statistics_cache->store(block_index, stats);
     keep(stats);
     return method.quantize_block(bw, stats, LinearSet::all());
   }
@@ -118,7 +125,7 @@ at::Tensor run_layer_loop(LlamaWeights& w, at::Tensor hidden, const Method& meth
       quantized = ShardReader(shard_path).read_block(block);
     } else {
       std::map<std::string, at::Tensor> kept;
-      quantized = calibrate_block(bw, c, hidden, rope, method, opt, kept);
+      quantized = calibrate_block(block, bw, c, hidden, rope, method, opt, kept);
       shard.commit_block(block, quantized, kept);
     }
     const BlockWeights q = with_quantized(bw, quantized);

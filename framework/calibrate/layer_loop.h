@@ -20,11 +20,14 @@ namespace lowbit {
 
 class ShardWriter;
 class ShardReader;
+class StatisticsCache;
 
 struct LayerLoopOptions {
   bool quantized_propagation = true;
   int64_t micro_batch = 1;       // sequences per forward; fixed so results do not depend on world size
   bool keep_hessians = false;    // also store the Hessians in the shard's /stats
+  // Full-precision propagation only: Hessians read from / stored to this cache (may be null).
+  const StatisticsCache* statistics_cache = nullptr;
   // Receives the last block's outputs micro-batch by micro-batch, as they are computed (the
   // pipeline streams them to the next rank); may be empty.
   std::function<void(const at::Tensor&)> on_output_chunk;
@@ -45,8 +48,9 @@ at::Tensor forward_block(const BlockWeights& b, const LlamaConfig& c, const at::
 // Quantizes one block with `method` from the block's inputs `hidden` [N, L, hidden], gathering the
 // statistics the method needs; with true_sequential (GPTQ's --true-sequential) group by group —
 // q/k/v, o, gate/up, down — each group's Hessian taken with the groups before it quantized.
-// Statistics to keep in the shard (options.keep_hessians) are added to `kept`.
-std::map<std::string, QuantizedLinear> calibrate_block(const BlockWeights& block, const LlamaConfig& c,
+// Statistics to keep in the shard (options.keep_hessians) are added to `kept`. `block_index` keys
+// the statistics cache.
+std::map<std::string, QuantizedLinear> calibrate_block(int64_t block_index, const BlockWeights& block, const LlamaConfig& c,
                                                        const at::Tensor& hidden, const RopeTables& rope,
                                                        const Method& method, const LayerLoopOptions& options,
                                                        std::map<std::string, at::Tensor>& kept);

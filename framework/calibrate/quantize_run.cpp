@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/calibrate/layer_loop.h"
+#include "framework/calibrate/statistics_cache.h"
 #include "framework/config/yaml_reader.h"
 #include "framework/core/error.h"
 #include "framework/core/files.h"
@@ -125,6 +126,8 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
   opt.quantized_propagation = cfg.distributed.propagation == "quantized";
   opt.micro_batch = cfg.distributed.micro_batch;
   opt.keep_hessians = cfg.output.keep_hessians;
+  const StatisticsCache cache(cfg.output.statistics_cache, header.model_fingerprint, calib_fp);
+  opt.statistics_cache = &cache;
   const int64_t n_blocks = cfg.model.config.num_hidden_layers;
   double computed_seconds = 0;
   // Full-precision propagation: the next rank's inputs do not depend on this rank's quantization,

@@ -49,6 +49,7 @@ ExperimentConfig ExperimentConfig::from_yaml(const std::string& path, const std:
   YamlSection out = root.section("output");
   c.output.run_dir = out.get<std::string>("run_dir");
   c.output.keep_hessians = out.get<bool>("keep_hessians", false);
+  c.output.statistics_cache = out.get<std::string>("statistics_cache", "");
   out.finish();
   root.finish();
   return c;

@@ -31,6 +31,9 @@ struct DistributedConfig {
 struct OutputConfig {
   std::string run_dir;
   bool keep_hessians = false;  // store Hessians in /stats (large: 70B down_proj is 3.3 GB per block)
+  // Full-precision propagation: share Hessians between runs of the same model and calibration
+  // through this directory (framework/calibrate/statistics_cache.h); "" = off.
+  std::string statistics_cache;
 };
 
 struct ExperimentConfig {

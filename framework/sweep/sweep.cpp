@@ -67,6 +67,7 @@ Sweep Sweep::from_yaml(const std::string& path) {
   LOWBIT_CHECK(s.ranks >= 1, path, ": key 'ranks' must be >= 1");
   LOWBIT_CHECK(fs::exists(s.base), path, ": key 'base': ", s.base, " does not exist");
   const bool fp = y.get<bool>("fp", true);
+  s.reuse_statistics = y.get<bool>("reuse_statistics", false);
   {
     YamlSection e = y.section("eval");
     s.eval.tasks = e.get<std::vector<std::string>>("tasks");
@@ -192,6 +193,7 @@ SweepOutcome run_sweep(const Sweep& s, Communicator& comm, const std::vector<std
         ExperimentConfig cfg;
         std::vector<std::string> o = r.overrides;
         o.push_back("output.run_dir=" + dir);
+        if (s.reuse_statistics) o.push_back("output.statistics_cache=" + (fs::path(s.runs_dir) / "statistics").string());
         collective_step(comm, [&] { cfg = ExperimentConfig::from_yaml(r.config, o); });
         quantize_run(cfg);
         comm.barrier();  // rank 0 writes the manifest after the other ranks have finished

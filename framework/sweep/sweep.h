@@ -29,6 +29,7 @@ struct Sweep {
   std::string base;      // the experiment config every run starts from
   std::string runs_dir;  // RUN_DIR of run N is runs_dir/N
   int ranks = 1;         // world size the printed commands ask for
+  bool reuse_statistics = false;  // full-precision runs share Hessians through runs_dir/statistics
   EvalSettings eval;
   std::vector<SweepRun> runs;
 

@@ -121,7 +121,7 @@ TEST(Methods, TrueSequentialTakesEachGroupsHessianAfterTheGroupsBefore) {
   auto run = [&](bool true_sequential) {
     YamlSection p = load_yaml_text(std::string("bits: 3\ngroup_size: 128\ntrue_sequential: ") +
                                    (true_sequential ? "true" : "false") + "\n", "test.yaml");
-    return calibrate_block(w.blocks[0], w.config, hidden, rope, *MethodRegistry::builtin().get("gptq").create(p), loop,
+    return calibrate_block(0, w.blocks[0], w.config, hidden, rope, *MethodRegistry::builtin().get("gptq").create(p), loop,
                            kept);
   };
   const auto sequential = run(true);

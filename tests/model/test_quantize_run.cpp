@@ -5,9 +5,12 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "evaluation/perplexity.h"
 #include "framework/calibrate/quantize_run.h"
 #include "framework/core/files.h"
+#include "framework/model/safetensors_writer.h"
 #include "framework/model/tokenizer.h"
 #include "framework/store/shard.h"
 #include "tests/support/expect_error.h"
@@ -87,6 +90,36 @@ TEST(QuantizeRun, RunDirectoryOfAnotherConfigIsRefused) {
   quantize_run(cfg, 0);
   const ExperimentConfig other = ExperimentConfig::from_yaml(experiment(dir, "gptq", 4), {"method.bits=3"});
   EXPECT_LOWBIT_ERROR(quantize_run(other), {"rank-00000-of-00001.h5", "'method_config'", "another run"});
+}
+
+// Full-precision propagation: a second run of the same model and calibration reads the Hessians
+// the first one stored instead of gathering them, and its shards equal a run without the cache.
+TEST(QuantizeRun, StatisticsCacheIsSharedBetweenFullPrecisionRuns) {
+  test::TempDir dir;
+  const std::string cache = dir.file("stats");
+  auto run = [&](const std::string& name, int bits, bool cached) {
+    std::vector<std::string> o = {"distributed.propagation=full_precision", "method.bits=" + std::to_string(bits),
+                                  "output.run_dir=" + dir.file(name)};
+    if (cached) o.push_back("output.statistics_cache=" + cache);
+    return quantize_run(ExperimentConfig::from_yaml(experiment(dir, "gptq", 4), o));
+  };
+  run("w4", 4, true);
+  std::vector<std::filesystem::path> files;
+  for (const auto& d : std::filesystem::recursive_directory_iterator(cache))
+    if (d.is_regular_file()) files.push_back(d.path());
+  ASSERT_EQ(files.size(), 4u) << "one statistics file per block";
+  std::vector<std::filesystem::file_time_type> stamps;
+  for (const auto& f : files) stamps.push_back(std::filesystem::last_write_time(f));
+  const QuantizeResult cached = run("w3_cached", 3, true);
+  const QuantizeResult plain = run("w3_plain", 3, false);
+  expect_same_shards(cached, plain);
+  for (std::size_t i = 0; i < files.size(); ++i) EXPECT_EQ(std::filesystem::last_write_time(files[i]), stamps[i]);
+  // The cache is really read: a file of other fingerprints stops the run, naming it.
+  const std::string block0 = files[0].parent_path().string() + "/block-00000.safetensors";
+  const at::Tensor h = at::eye(4);
+  write_safetensors(block0, {{"attention/hessian", DType::F32, {4, 4}, h.data_ptr()}},
+                    {{"model_fingerprint", "0000"}, {"calibration_fingerprint", "0000"}});
+  EXPECT_LOWBIT_ERROR(run("w2", 2, true), {"block-00000.safetensors", "another model or calibration set"});
 }
 
 TEST(QuantizeRun, MissingCalibrationFileIsNamed) {
