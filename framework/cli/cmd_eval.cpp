@@ -45,6 +45,8 @@ void add_eval(CLI::App& app) {
                   "harness) or 'joint' (lm-eval 0.4)")
       ->capture_default_str();
   cmd->add_option("--mmlu-shots", a->s.mmlu_shots, "MMLU dev examples per prompt")->capture_default_str();
+  cmd->add_option("--mmlu-max-tokens", a->s.mmlu_max_tokens, "MMLU: shots are dropped while the prompt is longer")
+      ->capture_default_str();
   cmd->add_option("--model", a->model, "Base model directory of a run (default: the one in its manifest)");
   cmd->add_option("--threads", a->threads, "libtorch intra-op threads per rank (0: libtorch's default)");
   cmd->add_option("--out", a->out,

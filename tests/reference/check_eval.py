@@ -59,6 +59,14 @@ def main():
     check(got["mmlu"]["acc"] == exp["mmlu"]["acc"] and got["mmlu"]["questions"] == exp["mmlu"]["questions"], "mmlu acc")
     for s, a in exp["mmlu"]["subjects"].items():
         check(got["mmlu"]["subjects"][s]["acc"] == a, f"mmlu subject {s}")
+    # Shots dropped to fit a 200-token limit, as the reference loop does.
+    out = os.path.join(work, "mmlu200.json")
+    run([lowbit, "eval", model, "--tasks", "mmlu", "--mmlu-max-tokens", "200", "--out", out] + common)
+    m200 = json.load(open(out))["tasks"]["mmlu"]
+    print(f"mmlu (200 tokens): lowbit {m200['acc']} reference {exp['mmlu_max_tokens_200']['acc']}, "
+          f"{m200['questions_with_fewer_shots']} prompts with fewer shots")
+    check(m200["acc"] == exp["mmlu_max_tokens_200"]["acc"], "mmlu acc with shots dropped")
+    check(m200["questions_with_fewer_shots"] > 0, "no MMLU prompt needed fewer shots at 200 tokens")
 
     # World sizes: the FP model and a quantized run directory.
     tasks = ["--tasks", "wikitext2,c4,piqa,winogrande,mmlu", "--limit", "12", "--threads", "1"] + common
