@@ -76,6 +76,8 @@ uint32_t to_upper(uint32_t c, bool& known) {
     return (c % 2 == 1) ? c - 1 : c;
   }
   if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return c - 32;
+  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c;  // already upper case
+  if (c >= 0x400 && c <= 0x42F) return c;
   if (c >= 0x430 && c <= 0x44F) return c - 32;
   if (c >= 0x450 && c <= 0x45F) return c - 80;
   if (c >= 0x80 && c < 0x100) return c;
