@@ -13,6 +13,7 @@
 #include "evaluation/eval_model.h"
 #include "evaluation/mmlu.h"
 #include "evaluation/multiple_choice.h"
+#include "evaluation/perplexity.h"
 #include "evaluation/pipeline_scorer.h"
 #include "evaluation/python_text.h"
 #include "framework/core/error.h"
@@ -204,42 +205,25 @@ class Evaluator {
   }
 
   json perplexity_task(const PerplexityTask& task) {
-    int64_t windows = 0;
     const std::vector<ScoreResult> res = score(task.name, [&] {
       const std::string path = eval_data_file(s_, task.name);
-      LOWBIT_CHECK(s_.seq_len >= 2, "perplexity needs seq_len >= 2, got ", s_.seq_len);
+      if (!task.documents)  // the text tokenized once (with BOS, as the reference's tokenizer call), cut into windows
+        return perplexity_windows(tok_->encode(read_corpus_text(path)), s_.seq_len, s_.limit, path);
+      // C4: windows drawn as the study's loader draws them
+      const int64_t n = s_.limit > 0 ? std::min(s_.limit, s_.c4_windows) : s_.c4_windows;
+      const CalibrationSet set = sample_document_windows(read_documents(path), *tok_, n, s_.seq_len, s_.c4_seed, path);
+      const at::Tensor ids = set.ids.to(at::kInt).contiguous();
       std::vector<ScoreRequest> reqs;
-      auto add = [&](const int32_t* ids) {
-        ScoreRequest r;
-        r.ids.assign(ids, ids + s_.seq_len);
-        r.score_from = 1;
-        reqs.push_back(std::move(r));
-      };
-      if (task.documents) {  // C4: windows drawn as the study's loader draws them
-        const int64_t n = s_.limit > 0 ? std::min(s_.limit, s_.c4_windows) : s_.c4_windows;
-        const CalibrationSet set = sample_document_windows(read_documents(path), *tok_, n, s_.seq_len, s_.c4_seed, path);
-        const at::Tensor ids = set.ids.to(at::kInt).contiguous();
-        for (int64_t i = 0; i < ids.size(0); ++i) add(ids[i].data_ptr<int32_t>());
-      } else {  // the text tokenized once (with BOS, as the reference's tokenizer call), cut into windows
-        const std::vector<int32_t> ids = tok_->encode(read_corpus_text(path));
-        int64_t n = static_cast<int64_t>(ids.size()) / s_.seq_len;
-        LOWBIT_CHECK(n >= 1, path, ": ", ids.size(), " tokens is shorter than one window of ", s_.seq_len,
-                     " (lower --seq-len)");
-        if (s_.limit > 0) n = std::min(n, s_.limit);
-        for (int64_t i = 0; i < n; ++i) add(ids.data() + i * s_.seq_len);
-      }
+      for (int64_t i = 0; i < ids.size(0); ++i) reqs.push_back(window_request(ids[i].data_ptr<int32_t>(), s_.seq_len));
       return reqs;
     });
     if (comm_.rank() != 0) return json();
-    double nll = 0;
-    for (const ScoreResult& r : res) nll -= r.logprob;
-    windows = static_cast<int64_t>(res.size());
-    const int64_t predicted = windows * (s_.seq_len - 1);
-    return {{"perplexity", std::exp(nll / static_cast<double>(predicted))},
-            {"nll", nll / static_cast<double>(predicted)},
-            {"windows", windows},
+    const PerplexityResult p = perplexity_from_scores(res, s_.seq_len);
+    return {{"perplexity", p.perplexity},
+            {"nll", p.nll},
+            {"windows", p.windows},
             {"seq_len", s_.seq_len},
-            {"tokens_scored", predicted}};
+            {"tokens_scored", p.predicted}};
   }
 
   json multiple_choice_task(const McTask& task) {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "evaluation/json_fields.h"
 #include "framework/core/error.h"
 #include "framework/data/text_corpus.h"
 
@@ -12,19 +13,11 @@ std::vector<MmluQuestion> read_mmlu(const std::string& path) {
   for_each_jsonl_object(path, [&](const nlohmann::json& j, int64_t line) {
     const std::string where = path + ":" + std::to_string(line);
     MmluQuestion q;
-    LOWBIT_CHECK(j.contains("question") && j["question"].is_string(), where, ": field 'question' must be a string");
-    LOWBIT_CHECK(j.contains("subject") && j["subject"].is_string(), where, ": field 'subject' must be a string");
-    LOWBIT_CHECK(j.contains("choices") && j["choices"].is_array() && j["choices"].size() == 4, where,
-                 ": field 'choices' must be a list of 4 strings");
-    q.question = j["question"].get<std::string>();
-    q.subject = j["subject"].get<std::string>();
-    for (const auto& c : j["choices"]) {
-      LOWBIT_CHECK(c.is_string(), where, ": field 'choices' must be a list of 4 strings");
-      q.choices.push_back(c.get<std::string>());
-    }
-    LOWBIT_CHECK(j.contains("answer") && j["answer"].is_number_integer(), where, ": field 'answer' must be an integer");
-    q.answer = j["answer"].get<int64_t>();
-    LOWBIT_CHECK(q.answer >= 0 && q.answer < 4, where, ": field 'answer' = ", q.answer, " is out of range for 4 choices");
+    q.question = jsonf::text_field(j, "question", where);
+    q.subject = jsonf::text_field(j, "subject", where);
+    q.choices = jsonf::text_list(jsonf::field(j, "choices", where), "choices", where);
+    LOWBIT_CHECK(q.choices.size() == 4, where, ": field 'choices' must hold 4 strings, got ", q.choices.size());
+    q.answer = jsonf::label(j, "answer", 0, 4, where);
     LOWBIT_CHECK(mmlu_subcategory().count(q.subject), where, ": subject '", q.subject, "' is not an MMLU subject");
     out.push_back(std::move(q));
   });

@@ -44,7 +44,7 @@ at::Tensor score_batch(const LlamaWeights& w, const at::Tensor& hidden, const at
   for (int64_t g0 = 0; g0 < b; g0 += group) {
     const int64_t gn = std::min(group, b - g0);
     bool any_plain = false;  // MMLU-style rows need only their last position: no full-length head for them
-    for (int64_t i = g0; i < g0 + gn; ++i) any_plain = any_plain || meta[i][2].item<int64_t>() == 0;
+    for (int64_t i = g0; i < g0 + gn; ++i) any_plain = any_plain || meta[i].data_ptr<int64_t>()[2] == 0;
     const at::Tensor logits = any_plain ? head(w, hidden.narrow(0, g0, gn)) : at::Tensor();  // [gn, L, vocab] fp32
     for (int64_t i = g0; i < g0 + gn; ++i) {
       const int64_t* row = meta[i].data_ptr<int64_t>();
@@ -88,8 +88,8 @@ std::vector<ScoreResult> score_requests(const LlamaWeights& w, Communicator& com
       } else {
         LOWBIT_CHECK(len >= 1, "score request with candidates needs at least one token");
       }
-      for (int32_t id : r.ids)
-        LOWBIT_CHECK(id >= 0 && id < w.config.vocab_size, "token id ", id, " outside the vocabulary");
+      for (int32_t c : r.candidates)  // (the ids themselves are checked by embed())
+        LOWBIT_CHECK(c >= 0 && c < w.config.vocab_size, "candidate token id ", c, " outside the vocabulary");
       max_candidates = std::max<int64_t>(max_candidates, static_cast<int64_t>(r.candidates.size()));
     }
     std::vector<int64_t> order(requests.size());

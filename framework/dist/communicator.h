@@ -33,6 +33,8 @@ class Communicator {
 // The MPI world when the process was started by mpirun (MPI is initialised on first use and
 // finalised at exit), else a single-rank communicator.
 Communicator& world();
+// A one-rank communicator, whatever the launch: for work that stays in this process.
+Communicator& single_rank();
 
 // An error already agreed on by every rank (see collective_step): main prints it on rank 0 only.
 class CollectiveError : public Error {

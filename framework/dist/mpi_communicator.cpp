@@ -166,6 +166,11 @@ Communicator& world() {
   return *w;
 }
 
+Communicator& single_rank() {
+  static SingleRank one;
+  return one;
+}
+
 void abort_world(const std::string& message) {
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
