@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces lowbit-tiny-llama3 (tests/fixtures/models/lowbit-tiny-llama3) from nothing:
-#   1. the corpus: Debian's fortune databases, de-duplicated and split 90/5/5 by hash (data/tiny-corpus)
+#   1. the corpus: Debian's GCIDE dictionary and fortune databases, de-duplicated, split 98/1/1 by hash
+#      (data/tiny-corpus)
 #   2. the tokenizer: byte-level BPE, 4096 ids, Llama 3 pre-tokenizer (data/tiny-corpus/tokenizer.json)
 #   3. training: lowbit train configs/train/tiny-llama3.yaml (about 14 minutes on 2 CPU cores)
 #   4. the fixture: config.json, model.safetensors, tokenizer.json copied into tests/fixtures

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Small evaluation data sets in lowbit's layout (docs/evaluation.md), written from the tiny corpus
-(Debian's fortunes, split by launch/prepare_tiny_corpus.py), for the demo and the tests:
+(dictionary entries and fortunes from Debian packages, split by launch/prepare_tiny_corpus.py), for
+the demo and the tests:
 
   wikitext2/test.txt (the test split as it is), ptb/test.txt (the validation split), a C4-like
   c4/c4-validation.00000-of-00008.json.gz (long and short documents), and piqa, arc_easy,
   arc_challenge, hellaswag, winogrande and mmlu files in the Hugging Face schemas whose documents
-  are cut from fortunes (the right continuation against continuations of other fortunes).
+  are cut from the corpus's documents (the right continuation against continuations of others).
 
 Usage: launch/prepare_tiny_eval.py CORPUS_DIR OUT_DIR
 Deterministic (seeded); a model that learnt the corpus scores above chance on the tasks.
@@ -21,7 +22,7 @@ DOCS = 40            # documents per multiple-choice task
 SUBJECTS = ["abstract_algebra", "high_school_us_history", "miscellaneous", "sociology"]
 
 
-def fortunes(path):
+def corpus_documents(path):
     text = open(path, encoding="utf-8", newline="").read()
     return [" ".join(d.split()) for d in text.split("\n\n") if len(d.split()) >= 8]
 
@@ -42,18 +43,18 @@ def write_jsonl(path, rows, gz=False):
 
 def make_data(corpus, out):
     rng = random.Random(1234)
-    docs = fortunes(os.path.join(corpus, "test.txt"))
-    val = fortunes(os.path.join(corpus, "validation.txt"))
+    docs = corpus_documents(os.path.join(corpus, "test.txt"))
+    val = corpus_documents(os.path.join(corpus, "validation.txt"))
     pick = lambda: rng.choice(docs)  # noqa: E731  (distractors)
-    # Each document's own text comes from a different fortune: lm-eval reuses one forward for
+    # Each task document's own text comes from a different corpus document: lm-eval reuses one forward for
     # requests whose whole token sequences are equal and then scores one of them with the other's
-    # context length (its logits cache), which two documents cut from one fortune would trigger.
+    # context length (its logits cache), which two task documents cut from one text would trigger.
     own = iter(rng.sample(docs, 5 * DOCS))
     os.makedirs(os.path.join(out, "wikitext2"), exist_ok=True)
     os.makedirs(os.path.join(out, "ptb"), exist_ok=True)
     shutil.copyfile(os.path.join(corpus, "test.txt"), os.path.join(out, "wikitext2", "test.txt"))
     shutil.copyfile(os.path.join(corpus, "validation.txt"), os.path.join(out, "ptb", "test.txt"))
-    # C4-like: long documents (groups of fortunes) and short ones the sampler must skip.
+    # C4-like: long documents (groups of corpus documents) and short ones the sampler must skip.
     c4 = []
     for i in range(0, len(val) - 12, 12):
         c4.append({"text": " ".join(val[i:i + 12]), "timestamp": "2019-04-25T12:00:00Z", "url": f"https://example.org/{i}"})
