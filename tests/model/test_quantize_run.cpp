@@ -79,7 +79,7 @@ TEST(QuantizeRun, RunKilledAfterABlockResumesToIdenticalShards) {
   EXPECT_TRUE(killed.manifest.empty());
   const QuantizeResult resumed = quantize_run(cfg);
   EXPECT_EQ(resumed.blocks_resumed, 2);
-  EXPECT_EQ(resumed.blocks_computed, 2);
+  EXPECT_EQ(resumed.blocks_computed, load_llama(test::tiny_model_dir()).config.num_hidden_layers - 2);
   EXPECT_FALSE(resumed.manifest.empty());
   expect_same_shards(full, resumed);
 }
@@ -107,7 +107,8 @@ TEST(QuantizeRun, StatisticsCacheIsSharedBetweenFullPrecisionRuns) {
   std::vector<std::filesystem::path> files;
   for (const auto& d : std::filesystem::recursive_directory_iterator(cache))
     if (d.is_regular_file()) files.push_back(d.path());
-  ASSERT_EQ(files.size(), 4u) << "one statistics file per block";
+  ASSERT_EQ(static_cast<int64_t>(files.size()), load_llama(test::tiny_model_dir()).config.num_hidden_layers)
+      << "one statistics file per block";
   std::vector<std::filesystem::file_time_type> stamps;
   for (const auto& f : files) stamps.push_back(std::filesystem::last_write_time(f));
   const QuantizeResult cached = run("w3_cached", 3, true);
