@@ -16,6 +16,7 @@
 #include "tests/support/expect_error.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_paths.h"
+#include "tests/support/tiny_model_blocks.h"
 
 namespace lowbit {
 namespace {
@@ -79,7 +80,7 @@ TEST(QuantizeRun, RunKilledAfterABlockResumesToIdenticalShards) {
   EXPECT_TRUE(killed.manifest.empty());
   const QuantizeResult resumed = quantize_run(cfg);
   EXPECT_EQ(resumed.blocks_resumed, 2);
-  EXPECT_EQ(resumed.blocks_computed, load_llama(test::tiny_model_dir()).config.num_hidden_layers - 2);
+  EXPECT_EQ(resumed.blocks_computed, test::tiny_model_blocks() - 2);
   EXPECT_FALSE(resumed.manifest.empty());
   expect_same_shards(full, resumed);
 }
@@ -107,7 +108,7 @@ TEST(QuantizeRun, StatisticsCacheIsSharedBetweenFullPrecisionRuns) {
   std::vector<std::filesystem::path> files;
   for (const auto& d : std::filesystem::recursive_directory_iterator(cache))
     if (d.is_regular_file()) files.push_back(d.path());
-  ASSERT_EQ(static_cast<int64_t>(files.size()), load_llama(test::tiny_model_dir()).config.num_hidden_layers)
+  ASSERT_EQ(static_cast<int64_t>(files.size()), test::tiny_model_blocks())
       << "one statistics file per block";
   std::vector<std::filesystem::file_time_type> stamps;
   for (const auto& f : files) stamps.push_back(std::filesystem::last_write_time(f));

@@ -21,6 +21,7 @@
 #include "methods/common/hessian.h"
 #include "methods/common/uniform_quantizer.h"
 #include "tests/support/test_paths.h"
+#include "tests/support/tiny_model_blocks.h"
 
 namespace lowbit {
 namespace {
@@ -137,7 +138,7 @@ TEST(TinyModel, GptqOutputErrorIsBelowRoundToNearestForEveryLinearAt3And4Bits) {
           ++compared;
         }
     }
-  EXPECT_EQ(compared, load_llama(test::tiny_model_dir()).config.num_hidden_layers * 7 * 4);  // blocks x linears x 4 settings
+  EXPECT_EQ(compared, test::tiny_model_blocks() * 7 * 4);  // blocks x linears x 4 settings
   std::printf("GPTQ / RTN held-out output error, mean over %d (linear, bits, grouping): %.3f\n", compared,
               ratio_sum / compared);
 }

@@ -11,16 +11,12 @@
 #include "framework/core/files.h"
 #include "framework/store/shard.h"
 #include "tests/support/test_paths.h"
+#include "tests/support/tiny_model_blocks.h"
 
 namespace lowbit {
 namespace {
 
 std::string run_dir(const std::string& name) { return std::string(LOWBIT_TEST_MPI_RUNS_DIR) + "/" + name; }
-
-int64_t model_blocks() {
-  const std::string path = test::tiny_model_dir() + "/config.json";
-  return parse_json_object(read_file(path), path).at("num_hidden_layers").get<int64_t>();
-}
 
 // Every block's artifacts of a run, by block.
 std::map<int64_t, std::map<std::string, QuantizedLinear>> blocks_of(const std::string& run) {
@@ -36,8 +32,8 @@ std::map<int64_t, std::map<std::string, QuantizedLinear>> blocks_of(const std::s
 
 void expect_identical(const std::string& a, const std::string& b) {
   const auto x = blocks_of(run_dir(a)), y = blocks_of(run_dir(b));
-  ASSERT_EQ(static_cast<int64_t>(x.size()), model_blocks()) << a;
-  ASSERT_EQ(static_cast<int64_t>(y.size()), model_blocks()) << b;
+  ASSERT_EQ(static_cast<int64_t>(x.size()), test::tiny_model_blocks()) << a;
+  ASSERT_EQ(static_cast<int64_t>(y.size()), test::tiny_model_blocks()) << b;
   for (const auto& [block, linears] : x)
     for (const auto& [module, q] : linears)
       for (const auto& [name, t] : q.tensors)
@@ -70,7 +66,7 @@ TEST(MpiWorldSizes, ManifestsListOneShardPerRankCoveringEveryBlock) {
       EXPECT_EQ(s.at("first_block").get<int64_t>(), next);
       next = s.at("end_block").get<int64_t>();
     }
-    EXPECT_EQ(next, model_blocks());
+    EXPECT_EQ(next, test::tiny_model_blocks());
   }
 }
 
@@ -82,7 +78,7 @@ TEST(MpiWorldSizes, QuantizedAndFullPrecisionPropagationDiffer) {
   // Block 0 sees the same inputs either way; later blocks see quantized vs original activations.
   const auto q = blocks_of(run_dir("np1")), f = blocks_of(run_dir("fp_np1"));
   EXPECT_TRUE(at::equal(q.at(0).at("mlp.up_proj").weight, f.at(0).at("mlp.up_proj").weight));
-  const int64_t last = model_blocks() - 1;
+  const int64_t last = test::tiny_model_blocks() - 1;
   EXPECT_FALSE(at::equal(q.at(last).at("mlp.up_proj").weight, f.at(last).at("mlp.up_proj").weight));
 }
 
