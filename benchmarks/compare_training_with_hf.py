@@ -1,10 +1,11 @@
 """Training throughput of `lowbit train` beside PyTorch training transformers' LlamaForCausalLM,
-same machine, same model shape (lowbit-tiny-llama3), same batch (16 x 256 tokens), AdamW, fp32.
+same machine, same model shape and batch (both read from configs/train/tiny-llama3.yaml), AdamW, fp32.
 
 Usage: benchmarks/compare_training_with_hf.py BUILD_DIR [--steps N] [--threads N]
 Needs the tiny corpus (launch/prepare_tiny_corpus.py data/tiny-corpus) and the fixture tokenizer.
 """
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -16,7 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from _require import require  # noqa: E402
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-torch, transformers = require("torch", "transformers")
+torch, transformers, yaml_lib = require("torch", "transformers", "yaml")
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
@@ -27,8 +28,12 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    config_path = os.path.join(ROOT, "configs/train/tiny-llama3.yaml")
+    config = yaml_lib.safe_load(open(config_path))
+    shape, train = config["model"], config["training"]
+    batch, seq = train["micro_batch"] * train["grad_accum"], config["data"]["seq_len"]
     with tempfile.TemporaryDirectory() as tmp:
-        yaml = open(os.path.join(ROOT, "configs/train/tiny-llama3.yaml")).read()
+        yaml = open(config_path).read()
         yaml = re.sub(r"steps: \d+", f"steps: {a.steps}", yaml)
         yaml = re.sub(r"warmup_steps: \d+", "warmup_steps: 5", yaml)
         yaml = re.sub(r"threads: \d+", f"threads: {a.threads}", yaml)
@@ -43,19 +48,24 @@ def main():
                              capture_output=True, text=True).stdout
         ours = float(re.findall(r"(\d+) tok/s", out)[-1])
 
-    cfg = transformers.LlamaConfig(hidden_size=256, intermediate_size=768, num_hidden_layers=4, num_attention_heads=8,
-                                   num_key_value_heads=2, vocab_size=4096, rope_theta=500000.0,
-                                   max_position_embeddings=2048)
+    fixture = os.path.join(ROOT, "tests/fixtures/models/lowbit-tiny-llama3/config.json")
+    vocab = json.load(open(fixture))["vocab_size"]  # the training config takes it from the tokenizer
+    cfg = transformers.LlamaConfig(**{k: shape[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers",
+                                                            "num_attention_heads", "num_key_value_heads",
+                                                            "rope_theta", "rms_norm_eps")},
+                                   vocab_size=vocab,
+                                   max_position_embeddings=2048, tie_word_embeddings=False)
     model = transformers.LlamaForCausalLM(cfg).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95), weight_decay=0.1)
-    x = torch.randint(0, 4096, (16, 257))
+    opt = torch.optim.AdamW(model.parameters(), lr=train["lr"], betas=(train["beta1"], train["beta2"]),
+                            weight_decay=train["weight_decay"])
+    x = torch.randint(0, vocab, (batch, seq + 1))
 
     def step():
         opt.zero_grad(set_to_none=True)
         loss = model(input_ids=x[:, :-1], labels=None).logits
-        loss = torch.nn.functional.cross_entropy(loss.reshape(-1, 4096), x[:, 1:].reshape(-1))
+        loss = torch.nn.functional.cross_entropy(loss.reshape(-1, vocab), x[:, 1:].reshape(-1))
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), train["grad_clip"])
         opt.step()
 
     for _ in range(3):
@@ -63,9 +73,10 @@ def main():
     t0 = time.perf_counter()
     for _ in range(a.steps):
         step()
-    ref = a.steps * 16 * 256 / (time.perf_counter() - t0)
+    ref = a.steps * batch * seq / (time.perf_counter() - t0)
     print(f"threads {a.threads}, torch {torch.__version__}, transformers {transformers.__version__}")
-    print(f"| training lowbit-tiny-llama3 shape, 16 x 256 tokens/step, fp32 AdamW (tokens/s) | lowbit {ours:.0f} | "
+    print(f"| training lowbit-tiny-llama3 shape ({shape['num_hidden_layers']} blocks), {batch} x {seq} tokens/step, "
+          f"fp32 AdamW (tokens/s) | lowbit {ours:.0f} | "
           f"PyTorch + transformers {ref:.0f} | ratio {ours / ref:.2f} |")
 
 

@@ -4,8 +4,9 @@
 #     after a prompt (`lowbit logits --text`);
 #  2. a small random LLaMA-3-style model built with Hugging Face transformers (GQA, llama3 RoPE
 #     scaling): a forward pass with `lowbit logits`, compared against transformers;
-#  3. lowbit-tiny-llama3 quantized with GPTQ W3 g128 on 2 MPI ranks, and the shards inspected.
-# (Evaluation and the results table arrive with the evaluation and sweep issues.)
+#  3. lowbit-tiny-llama3 quantized with GPTQ W3 g128 on 2 MPI ranks, and the shards inspected;
+#  4. on 2 MPI ranks a sweep: full precision, RTN and GPTQ at 4/3/2 bits (group 128), each evaluated
+#     (perplexity and multiple-choice tasks on the tiny corpus's test split), printed as one table.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"

@@ -3,7 +3,7 @@
 #   1. the corpus: Debian's GCIDE dictionary and fortune databases, de-duplicated, split 98/1/1 by hash
 #      (data/tiny-corpus)
 #   2. the tokenizer: byte-level BPE, 4096 ids, Llama 3 pre-tokenizer (data/tiny-corpus/tokenizer.json)
-#   3. training: lowbit train configs/train/tiny-llama3.yaml (about 34 minutes on 2 CPU cores)
+#   3. training: lowbit train configs/train/tiny-llama3.yaml (about 54 minutes on 2 CPU cores)
 #   4. the fixture: config.json, model.safetensors, tokenizer.json copied into tests/fixtures
 # Interrupted, it resumes training from its last checkpoint when run again.
 set -euo pipefail

@@ -1,9 +1,8 @@
 // lowbit-tiny-llama3 (tests/fixtures/models): its perplexity on the held-out test split equals
 // transformers', is far below the vocabulary size, and quantization visibly matters on it:
 // 8-bit round-to-nearest keeps perplexity within 2 %, fewer bits hurt monotonically, groups of 128
-// beat per-channel, 3-bit per-channel worsens it by more than 5 % and 2-bit by more than 50 %.
-// (The issue asked > 20 % at 3 bits; a model trained ~34 minutes on two cores gets +8 %: see
-// docs/tiny-model.md for the measurements.)
+// beat per-channel, 3-bit per-channel worsens it by more than 20 % and 2-bit by more than 50 %
+// (docs/tiny-model.md: what training it took to make a small model that fragile).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -68,7 +67,7 @@ TEST(TinyModel, QuantizationMattersOnIt) {
   EXPECT_LT(w4, w3);
   EXPECT_LT(w3, w2);
   EXPECT_LT(w4g128, w4) << "groups of 128 beat per-channel at the same bits";
-  EXPECT_GT(w3 / fp - 1, 0.05) << "3-bit per-channel RTN must visibly hurt (LLaMA3-8B on WikiText2: 6.1 -> 2.2e3)";
+  EXPECT_GT(w3 / fp - 1, 0.20) << "3-bit per-channel RTN must visibly hurt (LLaMA3-8B on WikiText2: 6.1 -> 2.2e3)";
   EXPECT_GT(w2 / fp - 1, 0.50);
 }
 
