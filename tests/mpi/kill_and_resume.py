@@ -1,7 +1,7 @@
-"""Runs an mpirun command with rank 0 killed (SIGKILL) right after it commits block 0 (rank 0 owns
-blocks 0-1 of the three-block tiny model on two ranks, so it dies in the middle of its range), checks
-that the job failed without a manifest, then runs the same command again and checks it completes,
-resuming from the committed block. Usage: kill_and_resume.py RUN_DIR -- COMMAND..."""
+"""Runs an mpirun command with rank 0 killed (SIGKILL) right after it commits block 0 (on two
+ranks rank 0 owns the first two or more blocks of the tiny model, so it dies in the middle of its
+range), checks that the job failed without a manifest, then runs the same command again and checks
+it completes, resuming from the committed block. Usage: kill_and_resume.py RUN_DIR -- COMMAND..."""
 import os
 import shutil
 import subprocess

@@ -34,7 +34,7 @@ def main():
             case["capitalize"] = None
         out.append(case)
     os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
-    json.dump(out, open(sys.argv[1], "w", encoding="utf-8"), ensure_ascii=False, indent=1)
+    json.dump({"cases": out}, open(sys.argv[1], "w", encoding="utf-8"), ensure_ascii=False, indent=1)
     print(f"{len(out)} text cases")
 
 
