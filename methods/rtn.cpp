@@ -31,7 +31,8 @@ class Rtn : public Method {
       q.tensors["codes"] = g.codes;
       q.tensors["scale"] = g.scale;
       q.tensors["zero"] = g.zero;
-      q.tensors["g_idx"] = (at::arange(w.size(1), at::kInt) / g.group_size).to(at::kInt);
+      // [in]: integer division (a true one would go through float, by a reciprocal on CUDA)
+      q.tensors["g_idx"] = at::div(at::arange(w.size(1), w.options().dtype(at::kInt)), g.group_size, "floor");
       q.weight = dequantize_uniform(g.codes, g.scale, g.zero, q.tensors["g_idx"]);
       out.emplace(l.module, std::move(q));
     }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "framework/core/error.h"
+#include "methods/common/gptq_solver_detail.h"
 
 namespace lowbit {
 namespace {
@@ -106,20 +107,70 @@ at::Tensor inverse_cholesky_upper(const at::Tensor& h, GptqFactorization route) 
   return reverse_both_orders(lower_triangular_inverse(m));                            // U = J M⁻¹ J
 }
 
-GptqResult gptq_quantize(const at::Tensor& w_in, const at::Tensor& h_in, const GptqOptions& opt) {
-  LOWBIT_CHECK(w_in.dim() == 2 && h_in.dim() == 2 && h_in.size(0) == w_in.size(1) && h_in.size(1) == w_in.size(1),
-               "GPTQ needs W [out, in] and H [in, in], got ", w_in.sizes(), " and ", h_in.sizes());
+namespace gptq_detail {
+
+Geometry check_arguments(const at::Tensor& w, const at::Tensor& h, const GptqOptions& opt) {
+  LOWBIT_CHECK(w.dim() == 2 && h.dim() == 2 && h.size(0) == w.size(1) && h.size(1) == w.size(1),
+               "GPTQ needs W [out, in] and H [in, in], got ", w.sizes(), " and ", h.sizes());
+  LOWBIT_CHECK(w.device() == h.device(), "GPTQ needs W and H on one device, got W on ", w.device(), " and H on ",
+               h.device());
   const int bits = opt.quant.bits;
   LOWBIT_CHECK(bits >= 1 && bits <= 8, "GPTQ bits must be in [1, 8], got ", bits);
   LOWBIT_CHECK(opt.block_size >= 1, "GPTQ block_size must be positive, got ", opt.block_size);
   LOWBIT_CHECK(opt.percdamp >= 0, "GPTQ percdamp must be non-negative, got ", opt.percdamp);
-  const int64_t rows = w_in.size(0), cols = w_in.size(1);
-  const bool grouped = opt.quant.group_size > 0;
-  const int64_t g = grouped ? opt.quant.group_size : cols;
-  LOWBIT_CHECK(!grouped || cols % g == 0, "GPTQ group size ", g, " does not divide the input size ", cols);
-  const int64_t n_groups = cols / g;
-  const float maxq = static_cast<float>((1 << bits) - 1);
-  const bool sym = opt.quant.symmetric;
+  Geometry geo;
+  geo.rows = w.size(0), geo.cols = w.size(1);
+  geo.grouped = opt.quant.group_size > 0;
+  geo.group = geo.grouped ? opt.quant.group_size : geo.cols;
+  LOWBIT_CHECK(!geo.grouped || geo.cols % geo.group == 0, "GPTQ group size ", geo.group,
+               " does not divide the input size ", geo.cols);
+  geo.n_groups = geo.cols / geo.group;
+  geo.maxq = static_cast<float>((1 << bits) - 1);
+  return geo;
+}
+
+void zero_dead_columns(at::Tensor& W, at::Tensor& H) {
+  const at::Tensor dead = H.diagonal() == 0;  // [cols]
+  H.diagonal().masked_fill_(dead, 1.0);
+  W.masked_fill_(dead.unsqueeze(0), 0.0);
+}
+
+at::Tensor apply_act_order(at::Tensor& W, at::Tensor& H, bool act_order) {
+  if (!act_order) return {};
+  at::Tensor perm = at::argsort(H.diagonal(), /*stable=*/true, /*dim=*/0, /*descending=*/true);  // [cols]
+  W = W.index_select(1, perm).contiguous();
+  H = H.index_select(0, perm).index_select(1, perm);
+  return perm;
+}
+
+at::Tensor damped_inverse_factor(at::Tensor& H, const GptqOptions& opt) {
+  H.diagonal().add_(H.diagonal().mean() * opt.percdamp);
+  try {
+    return inverse_cholesky_upper(H, opt.factorization);
+  } catch (const c10::Error&) {
+    LOWBIT_FAIL("GPTQ: the Hessian is not positive definite even with percdamp ", opt.percdamp,
+                " (too few calibration tokens for ", H.size(0), " inputs?); raise method.percdamp");
+  }
+}
+
+at::Tensor group_of_position(const Geometry& geo, const at::Tensor& perm, bool static_groups,
+                             const at::TensorOptions& options) {
+  const at::Tensor original = perm.defined() && static_groups ? perm : at::arange(geo.cols, options.dtype(at::kLong));
+  return at::div(original, geo.group, "floor");  // [cols]
+}
+
+at::Tensor stored_group_index(const at::Tensor& group_of_pos, const at::Tensor& perm) {
+  const at::Tensor g = group_of_pos.to(at::kInt);  // [cols], by position
+  return perm.defined() ? at::empty_like(g).index_copy_(0, perm, g) : g;  // g_idx[perm[c]] = g[c]
+}
+
+// The row-tiled solver (CPU tensors): see the header.
+GptqResult solve_rows(const at::Tensor& w_in, const at::Tensor& h_in, const GptqOptions& opt) {
+  const Geometry geo = check_arguments(w_in, h_in, opt);
+  LOWBIT_ASSERT(w_in.device().is_cpu(), "the row-tiled GPTQ solver takes CPU tensors, got ", w_in.device());
+  const int64_t rows = geo.rows, cols = geo.cols, g = geo.group, n_groups = geo.n_groups;
+  const bool grouped = geo.grouped, sym = opt.quant.symmetric;
+  const float maxq = geo.maxq;
 
   at::Tensor W = w_in.to(at::kFloat).clone().contiguous();  // [rows, cols], updated in place
   at::Tensor scale = at::empty({rows, n_groups}, at::kFloat), zero = at::empty({rows, n_groups}, at::kFloat);
@@ -133,9 +184,7 @@ GptqResult gptq_quantize(const at::Tensor& w_in, const at::Tensor& h_in, const G
     }
 
   at::Tensor H = h_in.to(at::kFloat).clone();
-  const at::Tensor dead = H.diagonal() == 0;  // [cols]
-  H.diagonal().masked_fill_(dead, 1.0);
-  W.masked_fill_(dead.unsqueeze(0), 0.0);
+  zero_dead_columns(W, H);
 
   std::vector<float> static_s, static_z;  // [groups][rows] grids on the original W
   if (grouped && opt.static_groups) {
@@ -147,22 +196,8 @@ GptqResult gptq_quantize(const at::Tensor& w_in, const at::Tensor& h_in, const G
       }
   }
 
-  at::Tensor perm;
-  if (opt.act_order) {
-    perm = at::argsort(H.diagonal(), /*stable=*/true, /*dim=*/0, /*descending=*/true);  // [cols]
-    W = W.index_select(1, perm).contiguous();
-    H = H.index_select(0, perm).index_select(1, perm);
-  }
-  // λ computed in fp32 tensor arithmetic, as the reference does (a double product rounds differently,
-  // enough to move a near-tie of a later column).
-  H.diagonal().add_(H.diagonal().mean() * opt.percdamp);
-  at::Tensor U;  // upper Cholesky factor of H⁻¹
-  try {
-    U = inverse_cholesky_upper(H, opt.factorization);
-  } catch (const c10::Error&) {
-    LOWBIT_FAIL("GPTQ: the Hessian is not positive definite even with percdamp ", opt.percdamp,
-                " (too few calibration tokens for ", cols, " inputs?); raise method.percdamp");
-  }
+  const at::Tensor perm = apply_act_order(W, H, opt.act_order);
+  const at::Tensor U = damped_inverse_factor(H, opt);  // upper Cholesky factor of H⁻¹
 
   at::Tensor Q = at::empty({rows, cols}, at::kFloat), codes = at::empty({rows, cols}, at::kByte);
   at::Tensor losses = at::zeros({rows, cols}, at::kFloat);
@@ -228,13 +263,7 @@ GptqResult gptq_quantize(const at::Tensor& w_in, const at::Tensor& h_in, const G
 
   GptqResult res;
   res.losses = losses.sum(0);
-  res.g_idx = at::empty({cols}, at::kInt);
-  int32_t* G = res.g_idx.data_ptr<int32_t>();
-  for (int64_t c = 0; c < cols; ++c) {
-    // Non-static act-order groups follow the permuted order; otherwise the original column's.
-    const int64_t orig = P ? P[c] : c;
-    G[orig] = static_cast<int32_t>((P && !opt.static_groups ? c : orig) / g);
-  }
+  res.g_idx = stored_group_index(group_of_position(geo, perm, opt.static_groups, W.options()), perm);
   if (P) {
     const at::Tensor inv = at::argsort(perm);
     Q = Q.index_select(1, inv);
@@ -250,6 +279,13 @@ GptqResult gptq_quantize(const at::Tensor& w_in, const at::Tensor& h_in, const G
   res.scale = scale;
   res.zero = zero;
   return res;
+}
+
+}  // namespace gptq_detail
+
+GptqResult gptq_quantize(const at::Tensor& w, const at::Tensor& h, const GptqOptions& opt) {
+  const bool row_tiled = opt.route == GptqRoute::Auto && w.device().is_cpu() && h.device().is_cpu();
+  return row_tiled ? gptq_detail::solve_rows(w, h, opt) : gptq_detail::solve_aten(w, h, opt);
 }
 
 }  // namespace lowbit

@@ -10,8 +10,8 @@ QuantGrid minmax_grid(const at::Tensor& x, int bits, bool symmetric) {
   LOWBIT_CHECK(bits >= 1 && bits <= 16, "quantization bits must be in [1, 16], got ", bits);
   QuantGrid g;
   g.maxq = (int64_t{1} << bits) - 1;
-  const at::Tensor xf = x.to(at::kFloat);
-  const at::Tensor zeros = at::zeros({xf.size(0)}, at::kFloat);
+  const at::Tensor xf = x.to(at::kFloat);                  // [rows, cols]
+  const at::Tensor zeros = at::zeros({xf.size(0)}, xf.options());
   at::Tensor xmin = at::minimum(std::get<0>(xf.min(1)), zeros);  // [rows]
   at::Tensor xmax = at::maximum(std::get<0>(xf.max(1)), zeros);
   if (symmetric) {
@@ -21,7 +21,11 @@ QuantGrid minmax_grid(const at::Tensor& x, int bits, bool symmetric) {
   const at::Tensor both_zero = (xmin == 0).logical_and(xmax == 0);
   xmin = at::where(both_zero, at::full_like(xmin, -1), xmin);
   xmax = at::where(both_zero, at::full_like(xmax, 1), xmax);
-  g.scale = ((xmax - xmin) / static_cast<double>(g.maxq)).unsqueeze(1);
+  // Divided by a 0-dim tensor on x's device rather than by a number: CUDA's division by a host
+  // scalar multiplies by its reciprocal (one rounding more); the reference divides by a device
+  // tensor (its Quantizer's maxq buffer). On CPU both are the same true division.
+  const at::Tensor maxq = at::scalar_tensor(static_cast<double>(g.maxq), xf.options());
+  g.scale = ((xmax - xmin) / maxq).unsqueeze(1);  // [rows, 1]
   g.zero = symmetric ? at::full_like(g.scale, static_cast<double>(g.maxq + 1) / 2)
                      : at::round(-xmin.unsqueeze(1) / g.scale);
   return g;
@@ -40,9 +44,9 @@ at::Tensor dequantize_uniform(const at::Tensor& codes, const at::Tensor& scale, 
                "uniform artifact has inconsistent shapes: codes ", codes.sizes(), ", scale ", scale.sizes(), ", zero ",
                zero.sizes(), ", g_idx ", g_idx.sizes());
   const at::Tensor idx = g_idx.to(at::kLong);
-  if (idx.numel() > 0)
-    LOWBIT_CHECK(idx.min().item<int64_t>() >= 0 && idx.max().item<int64_t>() < scale.size(1),
-                 "uniform artifact: g_idx points outside the ", scale.size(1), " groups");
+  // One host synchronisation for the check, whatever the device.
+  LOWBIT_CHECK(!(idx < 0).logical_or(idx >= scale.size(1)).any().item<bool>(),
+               "uniform artifact: g_idx points outside the ", scale.size(1), " groups");
   return scale.index_select(1, idx) * (codes.to(at::kFloat) - zero.index_select(1, idx));
 }
 
@@ -60,7 +64,8 @@ GroupedCodes quantize_grouped(const at::Tensor& w, const UniformQuantSpec& spec)
 
 at::Tensor fake_quantize(const at::Tensor& w, const UniformQuantSpec& spec) {
   const GroupedCodes q = quantize_grouped(w, spec);
-  const at::Tensor g_idx = at::arange(w.size(1), at::kLong) / q.group_size;
+  // [in]: integer division (a true one would go through float, by a reciprocal on CUDA)
+  const at::Tensor g_idx = at::div(at::arange(w.size(1), w.options().dtype(at::kLong)), q.group_size, "floor");
   return dequantize_uniform(q.codes, q.scale, q.zero, g_idx);
 }
 
