@@ -10,6 +10,9 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <stdexcept>
+#include <string>
+
 #include <algorithm>
 #include <chrono>
 
@@ -56,7 +59,8 @@ void bench_forward(const std::string& model, int64_t batch, int64_t seq, const s
              w.config.num_hidden_layers, w.config.hidden_size, dtype, sec, batch * seq / sec, repeat);
 }
 
-void bench_gptq(int64_t rows, int64_t cols, int64_t tokens, int bits, int64_t group, int repeat) {
+void bench_gptq(int64_t rows, int64_t cols, int64_t tokens, int bits, int64_t group, const std::string& route,
+                int repeat) {
   // A Hessian from correlated random activations, as calibration would give.
   const at::Tensor x = at::randn({tokens, cols}).matmul(at::eye(cols) + 0.05 * at::randn({cols, cols}));
   lowbit::HessianAccumulator acc(cols);
@@ -64,10 +68,13 @@ void bench_gptq(int64_t rows, int64_t cols, int64_t tokens, int bits, int64_t gr
   const at::Tensor w = 0.02 * at::randn({rows, cols});
   lowbit::GptqOptions opt;
   opt.quant = {bits, group, false};
+  // auto: the row-tiled CPU solver on these CPU tensors; aten: the device route, run on the CPU.
+  if (route != "auto" && route != "aten") throw std::runtime_error("--route must be auto or aten");
+  opt.route = route == "aten" ? lowbit::GptqRoute::Aten : lowbit::GptqRoute::Auto;
   lowbit::gptq_quantize(w, acc.hessian(), opt);  // warm-up
   const double sec = best_seconds(repeat, [&] { lowbit::gptq_quantize(w, acc.hessian(), opt); });
-  fmt::print("gptq: W [{}, {}], {} bits, group {}: {:.3f} s per linear (best of {})\n", rows, cols, bits, group, sec,
-             repeat);
+  fmt::print("gptq ({} route): W [{}, {}], {} bits, group {}: {:.3f} s per linear (best of {})\n", route, rows, cols,
+             bits, group, sec, repeat);
 }
 
 void bench_matmul(int64_t n, int repeat) {
@@ -98,12 +105,15 @@ int main(int argc, char** argv) {
   fwd->add_option("--dtype", dtype, "float32 or bfloat16")->capture_default_str();
   int64_t rows = 4096, cols = 4096, tokens = 8192, group = 128;
   int bits = 4;
+  std::string route = "auto";
   auto* gq = app.add_subcommand("gptq", "GPTQ seconds per linear");
   gq->add_option("--rows", rows, "Output features")->capture_default_str();
   gq->add_option("--cols", cols, "Input features")->capture_default_str();
   gq->add_option("--tokens", tokens, "Calibration tokens for the Hessian")->capture_default_str();
   gq->add_option("--bits", bits)->capture_default_str();
   gq->add_option("--group", group, "Group size (0: per channel)")->capture_default_str();
+  gq->add_option("--route", route, "auto (the row-tiled CPU solver) or aten (the device route, on the CPU)")
+      ->capture_default_str();
   auto* mm = app.add_subcommand("matmul", "Square fp32 matmul GFLOP/s");
   mm->add_option("--n", n)->capture_default_str();
   try {
@@ -112,7 +122,7 @@ int main(int argc, char** argv) {
     if (*tok) bench_tokenize(tokenizer, file, repeat);
     if (*fwd) bench_forward(model, batch, seq, dtype, repeat);
     if (*mm) bench_matmul(n, repeat);
-    if (*gq) bench_gptq(rows, cols, tokens, bits, group, repeat);
+    if (*gq) bench_gptq(rows, cols, tokens, bits, group, route, repeat);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const std::exception& e) {

@@ -56,6 +56,26 @@ if(LOWBIT_WITH_CUDA)
   set(TORCH_CUDA_ARCH_LIST "9.0" CACHE STRING "CUDA architectures for libtorch's CUDA flags")
   enable_language(CUDA)
   find_package(CUDAToolkit REQUIRED)
+  # libtorch's CUDA targets link CUDA::cudart, CUDA::nvrtc, ..., which CUDAToolkit points at the
+  # toolkit's copies; the wheel ships the same sonames, so one link line would name two
+  # libcudart.so.13 and the runtime path is unsatisfiable (CMake warns for every target). Point each
+  # such target at the wheel's copy, the one libtorch was built against and loads.
+  if(EXISTS "${TORCH_CUDART_LIBRARY}")
+    get_filename_component(_wheel_cuda_lib "${TORCH_CUDART_LIBRARY}" DIRECTORY)
+    foreach(_lib cudart nvrtc cublas cublasLt cufft curand cusolver cusparse nvJitLink)
+      file(GLOB _wheel_copy "${_wheel_cuda_lib}/lib${_lib}.so.[0-9]*")
+      if(TARGET CUDA::${_lib} AND _wheel_copy)
+        list(GET _wheel_copy 0 _wheel_copy)
+        set_target_properties(CUDA::${_lib} PROPERTIES IMPORTED_LOCATION "${_wheel_copy}")
+      endif()
+    endforeach()
+    # libtorch's cuda.cmake links nvrtc by the path in this cache entry (set only if unset).
+    file(GLOB _wheel_nvrtc "${_wheel_cuda_lib}/libnvrtc.so.[0-9]*")
+    if(_wheel_nvrtc)
+      list(GET _wheel_nvrtc 0 _wheel_nvrtc)
+      set(CUDA_NVRTC_LIB "${_wheel_nvrtc}" CACHE FILEPATH "libnvrtc: the torch wheel's copy" FORCE)
+    endif()
+  endif()
 endif()
 
 # libtorch's CMake takes its architectures from TORCH_CUDA_ARCH_LIST and warns about this one.

@@ -57,8 +57,10 @@ EvalTarget resolve_eval_target(const std::string& path, const std::string& model
   return t;
 }
 
-LlamaWeights load_eval_part(const EvalTarget& t, const RankPlan& plan) {
+LlamaWeights load_eval_part(const EvalTarget& t, const RankPlan& plan, c10::Device device, c10::ScalarType dtype) {
   LoadOptions load;
+  load.device = device;
+  load.dtype = dtype;
   load.first_block = plan.first_block;
   load.end_block = plan.end_block;
   load.embedding = plan.embedding;
@@ -82,7 +84,7 @@ LlamaWeights load_eval_part(const EvalTarget& t, const RankPlan& plan) {
       LOWBIT_CHECK(it != block.end(), shard.path(), ": block ", b, " has no ", l.module);
       LOWBIT_CHECK(it->second.weight.sizes() == (bw.*l.weight).sizes(), shard.path(), ": block ", b, " ", l.module,
                    " is ", it->second.weight.sizes(), ", the model's is ", (bw.*l.weight).sizes());
-      bw.*l.weight = it->second.weight.to((bw.*l.weight).scalar_type());
+      bw.*l.weight = it->second.weight.to(device, (bw.*l.weight).scalar_type());  // dequantized on the host
     }
   }
   return w;

@@ -27,7 +27,9 @@ struct EvalTarget {
 EvalTarget resolve_eval_target(const std::string& path, const std::string& model_override = "");
 
 // This rank's part of the model (`plan` from make_partition_plan over the model's config), with the
-// run's quantized blocks in place. Every shard read is checked against the model's fingerprint.
-LlamaWeights load_eval_part(const EvalTarget& target, const RankPlan& plan);
+// run's quantized blocks in place, in `dtype` on `device` (loaded tensor by tensor). Every shard read
+// is checked against the model's fingerprint.
+LlamaWeights load_eval_part(const EvalTarget& target, const RankPlan& plan, c10::Device device = c10::kCPU,
+                            c10::ScalarType dtype = c10::ScalarType::Float);
 
 }  // namespace lowbit

@@ -22,6 +22,8 @@
 #include "framework/data/text_corpus.h"
 #include "framework/dist/communicator.h"
 #include "framework/dist/partition_plan.h"
+#include "framework/dist/rank_devices.h"
+#include "framework/core/device.h"
 #include "framework/model/fingerprint.h"
 #include "framework/model/llama_config.h"
 #include "framework/model/tokenizer.h"
@@ -94,8 +96,9 @@ std::pair<std::vector<int32_t>, std::vector<int32_t>> encode_pair(const Tokenize
 
 class Evaluator {
  public:
-  Evaluator(const EvalTarget& target, const EvalSettings& s, Communicator& comm)
-      : target_(target), s_(s), comm_(comm) {}
+  Evaluator(const EvalTarget& target, const EvalSettings& s, Communicator& world)
+      : target_(target), s_(s), devices_(setup_rank_devices(world, s.device, s.backend, "--device", "--backend")),
+        comm_(devices_.pipeline(world)) {}
 
   json run() {
     const auto start = std::chrono::steady_clock::now();
@@ -118,8 +121,14 @@ class Evaluator {
       }
       LOWBIT_CHECK(s_.tokenization == "separate" || s_.tokenization == "joint",
                    "tokenization must be 'separate' or 'joint', got '", s_.tokenization, "'");
-      w_ = load_eval_part(target_, plan_.ranks[comm_.rank()]);
+      dtypes_ = compute_dtypes(devices_.device, config_, "model");
+      w_ = load_eval_part(target_, plan_.ranks[comm_.rank()], devices_.device, dtypes_.weights);
     });
+    if (root) {
+      std::printf("%sdtypes: weights %s, activations %s\n", devices_.banner().c_str(), float_dtype_name(dtypes_.weights).c_str(),
+                  float_dtype_name(dtypes_.activations).c_str());
+      std::fflush(stdout);
+    }
     json results = {{"format", "lowbit-results"},
                     {"version", 1},
                     {"target",
@@ -139,7 +148,10 @@ class Evaluator {
                       {"c4_seed", s_.c4_seed},
                       {"tokenization", s_.tokenization},
                       {"mmlu_shots", s_.mmlu_shots},
-                      {"mmlu_max_tokens", s_.mmlu_max_tokens}}},
+                      {"mmlu_max_tokens", s_.mmlu_max_tokens},
+                      {"share_contexts", s_.share_contexts},
+                      {"device", devices_.device.is_cuda() ? "cuda" : "cpu"},
+                      {"dtype", float_dtype_name(dtypes_.weights)}}},
                     {"world_size", comm_.size()},
                     {"tasks", json::object()}};
     for (const std::string& t : s_.tasks) {
@@ -194,6 +206,7 @@ class Evaluator {
     });
     ScoreOptions o;
     o.micro_batch = s_.micro_batch;
+    o.share_prefixes = s_.share_contexts;
     auto last = std::chrono::steady_clock::now();
     o.progress = [&](int64_t done, int64_t total) {
       if (seconds_since(last) < 10 && done < total) return;
@@ -328,7 +341,9 @@ class Evaluator {
 
   const EvalTarget& target_;
   const EvalSettings& s_;
-  Communicator& comm_;
+  RankDevices devices_;
+  Communicator& comm_;  // the pipeline's: NCCL between GPUs, else the MPI world
+  ComputeDtypes dtypes_;
   LlamaConfig config_;
   PartitionPlan plan_;
   LlamaWeights w_;

@@ -28,6 +28,9 @@ struct EvalSettings {
   std::string tokenization = "separate";  // "separate" (the study's harness v0.3) or "joint" (lm-eval 0.4)
   int64_t mmlu_shots = 5;
   int64_t mmlu_max_tokens = 2048;  // shots are dropped until the prompt fits
+  std::string device = "auto";     // auto | cpu | cuda (docs/devices.md)
+  std::string backend = "auto";    // auto | mpi | nccl: how hidden states travel between ranks
+  bool share_contexts = true;      // a multiple-choice question's context runs once (pipeline_scorer)
 };
 
 // Every task name lowbit knows, in the paper's column order.

@@ -7,6 +7,13 @@
 // Requests are batched identically whatever the world size (sorted by length, longest first, cut
 // into micro-batches, right-padded — causal attention keeps padding from reaching real tokens), so
 // 1, 2 or 3 ranks give the same numbers.
+//
+// Shared contexts: requests whose ids[0 : score_from - 1] are equal (the choices of one
+// multiple-choice question) are scored as a group: that prefix runs once through every rank's
+// blocks, each rank keeping its blocks' keys/values, then each request's suffix (its last context
+// token + its continuation) runs attending to them (framework/model/prefix_forward). The head runs
+// only on scored positions. Device-generic: each rank computes on the device of its weights; token
+// ids and request metadata stay on the host, log-probabilities come back once per micro-batch.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +39,13 @@ struct ScoreResult {
 };
 
 struct ScoreOptions {
-  int64_t micro_batch = 4;  // sequences per forward
+  int64_t micro_batch = 4;  // sequences per forward; with shared contexts, contexts (groups) per forward
+  // Group requests that share a context and run the context once (see above); off: every request is
+  // its own sequence.
+  bool share_prefixes = true;
+  // Shared contexts: a group's continuations are packed one after another into suffix rows of up to
+  // this many tokens (or one continuation, if longer); a large group gets several rows.
+  int64_t suffix_row_tokens = 512;
   // Called on rank 0 after each micro-batch with (requests done, total).
   std::function<void(int64_t, int64_t)> progress;
 };

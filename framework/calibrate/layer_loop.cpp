@@ -36,7 +36,8 @@ const char* input_name(LinearInput in) {
 BlockWeights with_quantized(const BlockWeights& b, const std::map<std::string, QuantizedLinear>& q) {
   BlockWeights out = b;
   for (const BlockLinear& l : block_linears())
-    if (auto it = q.find(l.module); it != q.end()) out.*l.weight = it->second.weight.to(b.q.scalar_type());
+    if (auto it = q.find(l.module); it != q.end())  // from the method (on the device) or a shard (host)
+      out.*l.weight = it->second.weight.to(b.q.device(), b.q.scalar_type());
   return out;
 }
 
@@ -45,10 +46,13 @@ BlockStatistics gather_hessians(const BlockWeights& b, const LlamaConfig& c, con
                                 const RopeTables& rope, int64_t micro, const std::vector<LinearInput>& inputs) {
   const int64_t sizes[4] = {c.hidden_size, c.q_dim(), c.hidden_size, c.intermediate_size};
   std::vector<std::unique_ptr<HessianAccumulator>> acc(4);
-  for (LinearInput in : inputs) acc[static_cast<int>(in)] = std::make_unique<HessianAccumulator>(sizes[static_cast<int>(in)]);
-  forward_block(b, c, hidden, rope, micro, [&](LinearInput in, const at::Tensor& x) {
+  for (LinearInput in : inputs)  // fp32 on the block's device, whatever the activations' dtype
+    acc[static_cast<int>(in)] = std::make_unique<HessianAccumulator>(sizes[static_cast<int>(in)], hidden.device());
+  const LinearInputObserver observe = [&](LinearInput in, const at::Tensor& x) {
     if (acc[static_cast<int>(in)]) acc[static_cast<int>(in)]->add(x);
-  });
+  };
+  for (int64_t s = 0; s < hidden.size(0); s += micro)  // the outputs are not needed: none are kept
+    block_forward(b, c, hidden.narrow(0, s, std::min(micro, hidden.size(0) - s)), rope, observe);
   BlockStatistics stats;
   for (int k = 0; k < 4; ++k)
     if (acc[k]) stats.hessian[k] = acc[k]->hessian();
@@ -81,6 +85,9 @@ std::map<std::string, QuantizedLinear> calibrate_block(int64_t block_index, cons
     const bool shared = !opt.quantized_propagation && opt.statistics_cache && opt.statistics_cache->enabled();
     std::optional<BlockStatistics> cached;
     if (shared) cached = opt.statistics_cache->load(block_index);
+    if (cached)  // read into host memory; the method works on the block's device
+      for (at::Tensor& h : cached->hessian)
+        if (h.defined()) h = h.to(hidden.device());
     const BlockStatistics stats = cached ? *cached : gather_hessians(bw, c, hidden, rope, opt.micro_batch, all);
     if (shared && !cached) opt.statistics_cache->store(block_index, stats);
     keep(stats);
@@ -112,7 +119,7 @@ at::Tensor run_layer_loop(LlamaWeights& w, at::Tensor hidden, const Method& meth
                           const std::function<void(const BlockReport&)>& progress, int64_t stop_after_block) {
   c10::InferenceMode guard;
   const LlamaConfig& c = w.config;
-  const RopeTables rope = rope_tables(c, hidden.size(1), hidden.scalar_type());
+  const RopeTables rope = rope_tables(c, hidden.size(1), hidden.scalar_type(), hidden.device());
   const std::vector<int64_t> done = shard.committed_blocks();
 
   for (std::size_t i = 0; i < w.blocks.size(); ++i) {

@@ -55,8 +55,10 @@ std::map<std::string, QuantizedLinear> calibrate_block(int64_t block_index, cons
                                                        const Method& method, const LayerLoopOptions& options,
                                                        std::map<std::string, at::Tensor>& kept);
 
-// `w` holds this rank's blocks (w.first_block ...); `hidden` [N, L, hidden] fp32 are the inputs of
-// its first block. Returns the outputs of its last block. `stop_after_block` >= 0 ends the loop
+// `w` holds this rank's blocks (w.first_block ...); `hidden` [N, L, hidden] are the inputs of its
+// first block, on the blocks' device, in the activations' dtype (fp32 on CPU; the model's dtype on
+// CUDA unless float32 was asked for). Pass it by std::move: each block's inputs are freed as soon as
+// its outputs exist. Returns the outputs of its last block. `stop_after_block` >= 0 ends the loop
 // after committing that block (tests simulate a killed rank with it).
 at::Tensor run_layer_loop(LlamaWeights& w, at::Tensor hidden, const Method& method, ShardWriter& shard,
                           const std::string& shard_path, const LayerLoopOptions& options,

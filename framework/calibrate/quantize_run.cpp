@@ -20,6 +20,8 @@
 #include "framework/dist/communicator.h"
 #include "framework/dist/hidden_stream.h"
 #include "framework/dist/partition_plan.h"
+#include "framework/dist/rank_devices.h"
+#include "framework/core/device.h"
 #include "framework/data/text_corpus.h"
 #include "framework/model/fingerprint.h"
 #include "framework/model/llama_forward.h"
@@ -45,8 +47,8 @@ CalibrationSet build_calibration(const ExperimentConfig& cfg, const Tokenizer& t
 }  // namespace
 
 QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_block) {
-  Communicator& comm = world();
-  const int rank = comm.rank(), size = comm.size();
+  Communicator& mpi = world();
+  const int rank = mpi.rank(), size = mpi.size();
   const auto start = std::chrono::steady_clock::now();
   const fs::path run(cfg.output.run_dir);
 
@@ -55,14 +57,19 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
   PartitionPlan plan;
   CalibrationSet calib;  // rank 0 only: identical for every world size
   std::string calib_fp;
+  collective_step(mpi, [&] {
+    if (cfg.distributed.threads > 0) at::set_num_threads(cfg.distributed.threads);
+  });
+  // Each rank's device, and the backend between them (NCCL between GPUs with a rank each).
+  const RankDevices devices = setup_rank_devices(mpi, cfg.distributed.device, cfg.distributed.backend,
+                                                 cfg.source + ": key 'distributed.device'",
+                                                 cfg.source + ": key 'distributed.backend'");
+  Communicator& comm = devices.pipeline(mpi);
+  ComputeDtypes dtypes;
   collective_step(comm, [&] {
     LOWBIT_CHECK(cfg.model.has_weights, cfg.source, ": key 'model': ", cfg.model_spec, " has no weights at its path (",
                  cfg.model.path, "); quantize needs config.json and safetensors there");
-    // The NCCL communicator is built (dist/nccl_communicator) but the layer loop and GPTQ's solver
-    // run on CPU tensors so far; GPU ranks come with the GPU path.
-    LOWBIT_CHECK(cfg.distributed.backend == "mpi", cfg.source, ": distributed.backend '", cfg.distributed.backend,
-                 "' is not available yet: the layer loop runs on CPU tensors (use mpi)");
-    if (cfg.distributed.threads > 0) at::set_num_threads(cfg.distributed.threads);
+    dtypes = compute_dtypes(devices.device, cfg.model.config, cfg.distributed.activations);
     fs::create_directories(run / "shards");
     YamlSection method_params = load_yaml_text(cfg.method_config, cfg.source + " (method)");
     method_params.get<std::string>("name");
@@ -74,9 +81,10 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
       const Tokenizer tok = Tokenizer::from_file((fs::path(cfg.model.path) / "tokenizer.json").string());
       calib = build_calibration(cfg, tok);
       calib_fp = calibration_fingerprint(
-          calib.ids, fmt::format("{} {} {} {} {} {} propagation={}", cfg.calibration.source, cfg.calibration.style,
-                                 cfg.calibration.nsamples, cfg.calibration.seq_len, cfg.calibration.seed,
-                                 cfg.distributed.micro_batch, cfg.distributed.propagation));
+          calib.ids, fmt::format("{} {} {} {} {} {} propagation={} compute={}/{}", cfg.calibration.source,
+                                 cfg.calibration.style, cfg.calibration.nsamples, cfg.calibration.seq_len,
+                                 cfg.calibration.seed, cfg.distributed.micro_batch, cfg.distributed.propagation,
+                                 float_dtype_name(dtypes.weights), float_dtype_name(dtypes.activations)));
     }
   });
   calib_fp = comm.broadcast(calib_fp, 0);
@@ -93,6 +101,8 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
     load.end_block = mine.end_block;
     load.embedding = mine.embedding;
     load.head = false;  // quantization needs the embedding and the blocks; the head is untouched
+    load.dtype = dtypes.weights;
+    load.device = devices.device;  // straight from the mapping to the device, tensor by tensor
     w = load_llama(cfg.model.path, load);
     header.method = cfg.method;
     header.method_config = cfg.method_config;
@@ -110,12 +120,16 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
   at::Tensor hidden;
   if (rank == 0) {
     c10::InferenceMode guard;
-    hidden = embed(w, calib.ids).to(at::kFloat);  // [N, L, hidden]
-    std::printf("quantize: %s, method %s, %lld blocks on %d rank%s, calibration %lld x %lld (%s), propagation %s -> %s\n",
+    hidden = embed(w, calib.ids).to(dtypes.activations);  // [N, L, hidden] on the device
+    w.embedding = at::Tensor();  // not needed again: quantization never reads it twice
+    calib = CalibrationSet();
+    std::printf("quantize: %s, method %s, %lld blocks on %d rank%s, calibration %lld x %lld (%s), propagation %s -> %s\n"
+                "%sdtypes: weights %s, activations %s, statistics and solvers float32\n",
                 cfg.model.name.c_str(), cfg.method.c_str(), static_cast<long long>(cfg.model.config.num_hidden_layers),
                 size, size > 1 ? "s" : "", static_cast<long long>(cfg.calibration.nsamples),
                 static_cast<long long>(cfg.calibration.seq_len), cfg.calibration.source.c_str(),
-                cfg.distributed.propagation.c_str(), cfg.output.run_dir.c_str());
+                cfg.distributed.propagation.c_str(), cfg.output.run_dir.c_str(), devices.banner().c_str(),
+                float_dtype_name(dtypes.weights).c_str(), float_dtype_name(dtypes.activations).c_str());
     std::fflush(stdout);
   } else {
     hidden = receive_hidden(comm, rank - 1);  // the previous rank's outputs
@@ -139,7 +153,7 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
   const std::function<void(const at::Tensor&)> stream_out = [&](const at::Tensor& chunk) { to_next->push(chunk); };
   if (run_ahead) {
     c10::InferenceMode guard;
-    const RopeTables rope = rope_tables(w.config, hidden.size(1), hidden.scalar_type());
+    const RopeTables rope = rope_tables(w.config, hidden.size(1), hidden.scalar_type(), hidden.device());
     at::Tensor ahead = hidden;
     for (std::size_t i = 0; i < w.blocks.size(); ++i)
       ahead = forward_block(w.blocks[i], w.config, ahead, rope, opt.micro_batch, nullptr,
@@ -148,7 +162,7 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
     opt.on_output_chunk = stream_out;  // the quantized blocks' outputs, streamed as computed
   }
   hidden = run_layer_loop(
-      w, hidden, *method, shard, shard_path, opt,
+      w, std::move(hidden), *method, shard, shard_path, opt,
       [&](const BlockReport& r) {
         (r.resumed ? result.blocks_resumed : result.blocks_computed)++;
         if (!r.resumed) computed_seconds += r.seconds;
@@ -180,6 +194,8 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
                        {"nsamples", cfg.calibration.nsamples}, {"seq_len", cfg.calibration.seq_len},
                        {"seed", cfg.calibration.seed}, {"fingerprint", calib_fp}}},
       {"propagation", cfg.distributed.propagation},
+      {"compute", {{"device", devices.device.is_cuda() ? "cuda" : "cpu"}, {"backend", devices.backend},
+                   {"weights", float_dtype_name(dtypes.weights)}, {"activations", float_dtype_name(dtypes.activations)}}},
       {"world_size", size},
       {"shards", shards},
       {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},

@@ -52,7 +52,7 @@ void StatisticsCache::store(int64_t block, const BlockStatistics& s) const {
   std::vector<TensorToWrite> tensors;
   for (int k = 0; k < 4; ++k) {
     if (!s.hessian[k].defined()) continue;
-    keep.push_back(s.hessian[k].to(at::kFloat).contiguous());
+    keep.push_back(s.hessian[k].to(at::kCPU, at::kFloat).contiguous());  // written from host memory
     tensors.push_back({std::string(kInputs[k]) + "/hessian", DType::F32,
                        std::vector<int64_t>(keep.back().sizes().begin(), keep.back().sizes().end()),
                        keep.back().data_ptr()});

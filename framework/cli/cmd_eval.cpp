@@ -39,7 +39,12 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--limit", a->s.limit, "At most N windows / documents / questions per subject (0: all)")
       ->capture_default_str();
   cmd->add_option("--c4-windows", a->s.c4_windows, "C4 perplexity: random windows drawn (seed 0)")->capture_default_str();
-  cmd->add_option("--micro-batch", a->s.micro_batch, "Sequences per forward")->capture_default_str();
+  cmd->add_option("--micro-batch", a->s.micro_batch,
+                  "Sequences per forward (multiple choice with shared contexts: questions per forward)")
+      ->capture_default_str();
+  cmd->add_flag("!--no-shared-contexts", a->s.share_contexts,
+                "Run every multiple-choice request whole instead of each question's context once (slower; the "
+                "same log-likelihoods to rounding)");
   cmd->add_option("--tokenization", a->s.tokenization,
                   "Multiple-choice requests: 'separate' (context and continuation tokenized apart, the study's "
                   "harness) or 'joint' (lm-eval 0.4)")
@@ -49,6 +54,14 @@ void add_eval(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--model", a->model, "Base model directory of a run (default: the one in its manifest)");
   cmd->add_option("--threads", a->threads, "libtorch intra-op threads per rank (0: libtorch's default)");
+  cmd->add_option("--device", a->s.device,
+                  "auto | cpu | cuda: where each rank computes (auto: CUDA when a GPU is visible; rank r uses GPU "
+                  "local_rank mod devices; CUDA in the checkpoint's dtype, CPU in float32)")
+      ->capture_default_str();
+  cmd->add_option("--backend", a->s.backend,
+                  "auto | mpi | nccl: hidden states between ranks (auto: NCCL between GPUs with one rank each, else "
+                  "MPI, staging through host memory)")
+      ->capture_default_str();
   cmd->add_option("--out", a->out,
                   "Results file (default: RUN_DIR/results.json for a run, ./results-<model>.json for a model)");
   cmd->callback([a] {

@@ -8,6 +8,7 @@
 
 #include "framework/cli/commands.h"
 #include "framework/core/build_info.h"
+#include "framework/core/device.h"
 #include "framework/core/units.h"
 #include "framework/model/llama_arch.h"
 #include "framework/model/llama_config.h"
@@ -66,6 +67,10 @@ void add_info(CLI::App& app) {
   cmd->add_flag("--no-tensors", *no_tensors, "Do not list every tensor");
   cmd->callback([dir, no_tensors] {
     fmt::print("{}", build_info());
+    // What `device: auto` picks for this process (under mpirun: for this rank, by its local rank).
+    const int local = launcher_local_rank();
+    fmt::print("device (auto){}: {}\n", local >= 0 ? fmt::format(" for local rank {}", local) : "",
+               describe_device(select_device("auto", 0, "device")));
     if (!dir->empty()) print_model(*dir, !*no_tensors);
   });
 }

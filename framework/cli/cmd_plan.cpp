@@ -17,6 +17,7 @@ struct PlanArgs {
   std::string model;
   PlanSettings settings;
   std::string device_memory;
+  std::string device = "cuda";
   bool no_hessians = false;
   bool no_head = false;
 };
@@ -26,7 +27,9 @@ std::string gib(uint64_t b) { return human_bytes(double(b)); }
 void run(PlanArgs a) {
   const ModelRef m = ModelRef::resolve(a.model);
   PlanSettings s = a.settings;
-  if (s.weight_dtype.empty()) s.weight_dtype = m.dtype;
+  LOWBIT_CHECK(a.device == "cuda" || a.device == "cpu", "--device must be cuda or cpu, got '", a.device, "'");
+  // As the run computes (docs/devices.md): on CUDA the checkpoint's dtype, on CPU float32.
+  if (s.weight_dtype.empty()) s.weight_dtype = a.device == "cuda" ? m.dtype : "float32";
   if (s.activation_dtype.empty()) s.activation_dtype = s.weight_dtype;
   s.hessians = !a.no_hessians;
   s.head = !a.no_head;
@@ -35,8 +38,8 @@ void run(PlanArgs a) {
   fmt::print("plan: {} ({} blocks, hidden {}, intermediate {}, vocab {}), {} rank{}, weights {}{}\n", m.name,
              c.num_hidden_layers, c.hidden_size, c.intermediate_size, c.vocab_size, s.ranks, s.ranks > 1 ? "s" : "",
              s.weight_dtype, m.has_weights ? "" : " (architecture preset; no weights read)");
-  fmt::print("calibration {} x {} tokens, activations {}, micro-batch {}, Hessians {}\n", s.samples, s.seq_len,
-             s.activation_dtype, s.micro_batch, s.hessians ? "yes (GPTQ family)" : "no");
+  fmt::print("device {}, calibration {} x {} tokens, activations {}, micro-batch {}, Hessians {}\n", a.device,
+             s.samples, s.seq_len, s.activation_dtype, s.micro_batch, s.hessians ? "yes (GPTQ family, float32)" : "no");
   const uint64_t limit = a.device_memory.empty() ? 0 : parse_bytes(a.device_memory, "--device-memory");
   fmt::print("{:>4}  {:<18} {:>12} {:>12} {:>12} {:>12} {:>12}{}\n", "rank", "blocks", "weights", "activations",
              "hessians", "workspace", "total", limit ? "  fits " + a.device_memory : "");
@@ -75,9 +78,15 @@ void add_plan(CLI::App& app) {
   cmd->add_option("--samples", a->settings.samples, "Calibration sequences")->capture_default_str();
   cmd->add_option("--seq-len", a->settings.seq_len, "Calibration sequence length")->capture_default_str();
   cmd->add_option("--micro-batch", a->settings.micro_batch, "Sequences per forward")->capture_default_str();
-  cmd->add_option("--dtype", a->settings.weight_dtype, "Weight dtype (default: the model's)");
+  cmd->add_option("--device", a->device,
+                  "cuda | cpu: sets the default dtypes as a run on it computes (cuda: the model's dtype for weights "
+                  "and activations; cpu: float32); statistics are float32 on both")
+      ->capture_default_str();
+  cmd->add_option("--dtype", a->settings.weight_dtype, "Weight dtype (default: the model's on cuda, float32 on cpu)");
   cmd->add_option("--activation-dtype", a->settings.activation_dtype, "Activation dtype (default: the weights')");
   cmd->add_flag("--no-hessians", a->no_hessians, "The method needs no Hessians (RTN, AWQ, ...)");
+  cmd->add_flag("--full-precision", a->settings.full_precision,
+                "Full-precision propagation: ranks but the last hold a third activation buffer while running ahead");
   cmd->add_flag("--no-head", a->no_head, "Quantization only: the last rank does not load final norm + lm_head");
   cmd->callback([a] { run(*a); });
 }

@@ -34,14 +34,24 @@ ExperimentConfig ExperimentConfig::from_yaml(const std::string& path, const std:
 
   if (root.has("distributed")) {
     YamlSection d = root.section("distributed");
+    c.distributed.device = d.get<std::string>("device", c.distributed.device);
     c.distributed.backend = d.get<std::string>("backend", c.distributed.backend);
+    c.distributed.activations = d.get<std::string>("activations", c.distributed.activations);
     c.distributed.micro_batch = d.get<int64_t>("micro_batch", c.distributed.micro_batch);
     c.distributed.propagation = d.get<std::string>("propagation", c.distributed.propagation);
     c.distributed.threads = d.get<int>("threads", 0);
     d.finish();
   }
-  LOWBIT_CHECK(c.distributed.backend == "mpi" || c.distributed.backend == "nccl", path,
-               ": key 'distributed.backend' must be mpi or nccl, got '", c.distributed.backend, "'");
+  const DistributedConfig& dc = c.distributed;
+  LOWBIT_CHECK(dc.device == "auto" || dc.device == "cpu" || dc.device == "cuda", path,
+               ": key 'distributed.device' must be auto, cpu or cuda, got '", dc.device, "'");
+  LOWBIT_CHECK(dc.backend == "auto" || dc.backend == "mpi" || dc.backend == "nccl", path,
+               ": key 'distributed.backend' must be auto, mpi or nccl, got '", dc.backend, "'");
+  LOWBIT_CHECK(dc.backend != "nccl" || dc.device != "cpu", path,
+               ": key 'distributed.backend' is nccl, which moves CUDA tensors, but distributed.device is cpu "
+               "(use backend mpi or auto)");
+  LOWBIT_CHECK(dc.activations == "model" || dc.activations == "float32", path,
+               ": key 'distributed.activations' must be model or float32, got '", dc.activations, "'");
   LOWBIT_CHECK(c.distributed.propagation == "quantized" || c.distributed.propagation == "full_precision", path,
                ": key 'distributed.propagation' must be quantized or full_precision, got '", c.distributed.propagation, "'");
   LOWBIT_CHECK(c.distributed.micro_batch >= 1, path, ": key 'distributed.micro_batch' must be >= 1");

@@ -21,7 +21,14 @@ struct CalibrationConfig {
 };
 
 struct DistributedConfig {
-  std::string backend = "mpi";            // mpi | nccl
+  // auto | cpu | cuda (auto: CUDA when libtorch sees a GPU). Rank r uses GPU local_rank % devices.
+  std::string device = "auto";
+  // auto | mpi | nccl. auto: NCCL between CUDA ranks that each have their own GPU, else MPI (which
+  // stages CUDA tensors through host memory: the fallback when ranks share a GPU).
+  std::string backend = "auto";
+  // Hidden states between blocks: model (the weights' compute dtype: bf16 on CUDA for LLaMA3, fp32
+  // on CPU) | float32.
+  std::string activations = "model";
   int64_t micro_batch = 1;                // sequences per forward
   std::string propagation = "quantized";  // quantized | full_precision
   int threads = 0;  // libtorch intra-op threads per rank; 0 = libtorch's default. CPU results are

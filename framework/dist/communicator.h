@@ -1,10 +1,16 @@
 // How pipeline ranks talk: point-to-point tensors (shape and dtype travel with them), broadcast of
 // small text, a barrier, and an abort that takes every rank down with one message. One interface,
-// backends behind it: MPI for CPU tensors (always built; CI and CPU users), NCCL for CUDA tensors
-// (the GPU machines; bootstrapped over MPI).
+// backends behind it: MPI (always built; CPU tensors, and CUDA tensors staged through host memory)
+// and NCCL (CUDA tensors GPU to GPU; bootstrapped over MPI, host tensors still over MPI).
+//
+// Where a received tensor lands: a tensor sent from a device arrives on the receiver's compute
+// device (set_compute_device), a tensor sent from host memory arrives in host memory, whatever the
+// backend. So control data (token ids, request metadata) stays on the host and hidden states stay
+// on the GPUs.
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <functional>
 #include <memory>
@@ -28,6 +34,13 @@ class Communicator {
   // Every rank's text, on rank 0 (empty elsewhere).
   virtual std::vector<std::string> gather(const std::string& text) = 0;
   virtual void barrier() = 0;
+
+  // The device this rank computes on (CPU unless set): where tensors sent from a device arrive.
+  void set_compute_device(c10::Device d) { device_ = d; }
+  c10::Device compute_device() const { return device_; }
+
+ private:
+  c10::Device device_{c10::kCPU};
 };
 
 // The MPI world when the process was started by mpirun (MPI is initialised on first use and

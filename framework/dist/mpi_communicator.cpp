@@ -57,9 +57,11 @@ class MpiCommunicator : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
 
+  // Header: [dtype, ndim, sent from a device (0/1), shape...]; CUDA tensors are staged through host
+  // memory (the fallback for ranks that share a GPU, where NCCL refuses to run).
   void send(const at::Tensor& t, int dst) override {
     const at::Tensor c = t.contiguous().cpu();
-    std::vector<int64_t> header{dtype_code(c.scalar_type()), c.dim()};
+    std::vector<int64_t> header{dtype_code(c.scalar_type()), c.dim(), t.device().is_cpu() ? 0 : 1};
     for (int64_t d : c.sizes()) header.push_back(d);
     MPI_CHECK(MPI_Send(header.data(), static_cast<int>(header.size()), MPI_INT64_T, dst, kTagHeader, MPI_COMM_WORLD));
     const auto* p = static_cast<const char*>(c.data_ptr());
@@ -75,15 +77,15 @@ class MpiCommunicator : public Communicator {
     MPI_CHECK(MPI_Get_count(&st, MPI_INT64_T, &count));
     std::vector<int64_t> header(count);
     MPI_CHECK(MPI_Recv(header.data(), count, MPI_INT64_T, src, kTagHeader, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
-    LOWBIT_CHECK(count >= 2 && header[1] == count - 2, "malformed tensor header from rank ", src);
-    const std::vector<int64_t> shape(header.begin() + 2, header.end());
+    LOWBIT_CHECK(count >= 3 && header[1] == count - 3, "malformed tensor header from rank ", src);
+    const std::vector<int64_t> shape(header.begin() + 3, header.end());
     at::Tensor t = at::empty(shape, at::TensorOptions().dtype(static_cast<c10::ScalarType>(header[0])));
     auto* p = static_cast<char*>(t.data_ptr());
     const int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
     for (int64_t off = 0; off < bytes; off += kChunk)
       MPI_CHECK(MPI_Recv(p + off, static_cast<int>(std::min(kChunk, bytes - off)), MPI_BYTE, src, kTagData,
                          MPI_COMM_WORLD, MPI_STATUS_IGNORE));
-    return t;
+    return header[2] && !compute_device().is_cpu() ? t.to(compute_device()) : t;
   }
 
   std::string broadcast(const std::string& text, int root) override {

@@ -4,18 +4,19 @@
 
 #ifdef LOWBIT_WITH_CUDA
 #include <ATen/ATen.h>
+#include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
-#include <cstdlib>
 #include <cstring>
+#include <vector>
 #endif
 
 namespace lowbit {
 
 #ifndef LOWBIT_WITH_CUDA
 
-std::unique_ptr<Communicator> make_nccl_communicator(Communicator&) {
+std::unique_ptr<Communicator> make_nccl_communicator(Communicator&, c10::Device) {
   LOWBIT_FAIL("distributed.backend 'nccl' needs the CUDA/NCCL parts, which this build does not have "
               "(configure with a CUDA libtorch, nvcc and nccl.h; -DLOWBIT_CUDA=ON)");
 }
@@ -54,14 +55,10 @@ ncclDataType_t nccl_type(c10::ScalarType t) {
 
 class NcclCommunicator : public Communicator {
  public:
-  explicit NcclCommunicator(Communicator& mpi) : mpi_(mpi) {
-    int devices = 0;
-    CUDA_CHECK(cudaGetDeviceCount(&devices));
-    LOWBIT_CHECK(devices > 0, "distributed.backend 'nccl': no CUDA device visible on ", host_name());
-    const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-    if (!local) local = std::getenv("SLURM_LOCALID");
-    device_ = (local ? std::atoi(local) : mpi.rank()) % devices;
-    CUDA_CHECK(cudaSetDevice(device_));
+  NcclCommunicator(Communicator& mpi, c10::Device device) : mpi_(mpi), device_(device) {
+    LOWBIT_CHECK(device.is_cuda(), "the NCCL backend needs a CUDA device, got ", device.str());
+    set_compute_device(device);
+    CUDA_CHECK(cudaSetDevice(device.index()));
     ncclUniqueId id;
     std::string bytes(sizeof id, '\0');
     if (mpi.rank() == 0) {
@@ -72,36 +69,41 @@ class NcclCommunicator : public Communicator {
     std::memcpy(&id, bytes.data(), sizeof id);
     NCCL_CHECK(ncclCommInitRank(&comm_, mpi.size(), id, mpi.rank()));
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
   }
   ~NcclCommunicator() override {
+    if (event_) cudaEventDestroy(event_);
     if (stream_) cudaStreamDestroy(stream_);
     if (comm_) ncclCommDestroy(comm_);
   }
   int rank() const override { return mpi_.rank(); }
   int size() const override { return mpi_.size(); }
 
+  // Header over MPI (a host tensor): [over NCCL (0/1), dtype, ndim, shape...]. Host tensors follow
+  // over MPI, CUDA tensors over NCCL.
   void send(const at::Tensor& t, int dst) override {
-    LOWBIT_CHECK(t.is_cuda(), "NCCL send needs a CUDA tensor");
+    const bool nccl = t.is_cuda();
     const at::Tensor c = t.contiguous();
-    // The header travels over MPI as a tiny tensor of int64: dtype, ndim, shape.
-    std::vector<int64_t> header{static_cast<int64_t>(c.scalar_type()), c.dim()};
+    std::vector<int64_t> header{nccl ? 1 : 0, static_cast<int64_t>(c.scalar_type()), c.dim()};
     for (int64_t d : c.sizes()) header.push_back(d);
     mpi_.send(at::tensor(header, at::kLong), dst);
-    CUDA_CHECK(cudaDeviceSynchronize());  // c's producers finished on their streams
+    if (!nccl) return mpi_.send(c, dst);
+    LOWBIT_CHECK(c.device() == device_, "NCCL send of a tensor on ", c.device().str(), " from a rank on ", device_.str());
+    wait(stream_, torch_stream());  // c's producers have run
     NCCL_CHECK(ncclSend(c.data_ptr(), static_cast<size_t>(c.numel()), nccl_type(c.scalar_type()), dst, comm_, stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    wait(torch_stream(), stream_);  // c is not freed and reused before the send has read it
   }
 
   at::Tensor recv(int src) override {
     const at::Tensor header = mpi_.recv(src);
     const int64_t* h = header.data_ptr<int64_t>();
-    LOWBIT_CHECK(header.numel() >= 2 && h[1] == header.numel() - 2, "malformed tensor header from rank ", src);
-    const std::vector<int64_t> shape(h + 2, h + header.numel());
-    at::Tensor t = at::empty(shape, at::TensorOptions()
-                                        .dtype(static_cast<c10::ScalarType>(h[0]))
-                                        .device(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device_))));
+    LOWBIT_CHECK(header.numel() >= 3 && h[2] == header.numel() - 3, "malformed tensor header from rank ", src);
+    if (!h[0]) return mpi_.recv(src);
+    const std::vector<int64_t> shape(h + 3, h + header.numel());
+    at::Tensor t = at::empty(shape, at::TensorOptions().dtype(static_cast<c10::ScalarType>(h[1])).device(device_));
+    wait(stream_, torch_stream());  // t's memory may have been in use by kernels still queued there
     NCCL_CHECK(ncclRecv(t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t.scalar_type()), src, comm_, stream_));
-    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    wait(torch_stream(), stream_);  // t is read on libtorch's stream only after it has arrived
     return t;
   }
 
@@ -110,16 +112,24 @@ class NcclCommunicator : public Communicator {
   void barrier() override { mpi_.barrier(); }
 
  private:
+  cudaStream_t torch_stream() const { return c10::cuda::getCurrentCUDAStream(device_.index()).stream(); }
+  // `waiter` runs nothing more until what `producer` has queued so far is done (no host wait).
+  void wait(cudaStream_t waiter, cudaStream_t producer) {
+    CUDA_CHECK(cudaEventRecord(event_, producer));
+    CUDA_CHECK(cudaStreamWaitEvent(waiter, event_, 0));
+  }
+
   Communicator& mpi_;
-  int device_ = 0;
+  c10::Device device_;
   ncclComm_t comm_ = nullptr;
   cudaStream_t stream_ = nullptr;
+  cudaEvent_t event_ = nullptr;
 };
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_nccl_communicator(Communicator& mpi_world) {
-  return std::make_unique<NcclCommunicator>(mpi_world);
+std::unique_ptr<Communicator> make_nccl_communicator(Communicator& mpi_world, c10::Device device) {
+  return std::make_unique<NcclCommunicator>(mpi_world, device);
 }
 
 #endif

@@ -67,7 +67,7 @@ PartitionPlan make_partition_plan(const LlamaConfig& c, const PlanSettings& s) {
                  kv = static_cast<uint64_t>(c.kv_dim()), inter = static_cast<uint64_t>(c.intermediate_size);
   const uint64_t tokens = static_cast<uint64_t>(s.samples * s.seq_len);
   const uint64_t micro_tokens = static_cast<uint64_t>(s.micro_batch * s.seq_len);
-  const uint64_t activations = 2 * tokens * h * ab + micro_tokens * (3 * h + qd + 2 * kv + 3 * inter) * 4;
+  const uint64_t buffer = tokens * h * ab, transient = micro_tokens * (3 * h + qd + 2 * kv + 3 * inter) * 4;
   const uint64_t hessians = s.hessians ? (h * h + qd * qd + h * h + inter * inter) * 4 : 0;
   const uint64_t max_in = std::max({h, qd, inter});
   uint64_t block_params = 0;
@@ -86,7 +86,8 @@ PartitionPlan make_partition_plan(const LlamaConfig& c, const PlanSettings& s) {
     p.embedding = r == 0;
     p.head = s.head && r == s.ranks - 1;
     p.weight_bytes = block * static_cast<uint64_t>(counts[r]) + (p.embedding ? embedding : 0) + (p.head ? head : 0);
-    p.activation_bytes = activations;
+    const bool runs_ahead = s.full_precision && r + 1 < s.ranks;
+    p.activation_bytes = (runs_ahead ? 3 : 2) * buffer + transient;
     p.hessian_bytes = hessians;
     p.workspace_bytes = workspace;
     plan.model_weight_bytes += p.weight_bytes;

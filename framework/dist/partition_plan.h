@@ -3,7 +3,8 @@
 //   blocks: contiguous ranges balanced by bytes; rank 0 also holds the embedding, the last rank the
 //   final norm and lm_head.
 //   memory per rank = weights + activations + Hessians + solver workspace, where
-//     activations = 2 buffers (block inputs and outputs) x samples x seq_len x hidden x act bytes
+//     activations = 2 buffers (block inputs and outputs; 3 on ranks that run ahead in full-precision
+//                   propagation) x samples x seq_len x hidden x act bytes
 //                   + one micro-batch's transient block intermediates in fp32,
 //     Hessians    = the four distinct linear inputs of one block in fp32 (hidden², q_dim²,
 //                   hidden², intermediate²), when the method needs them,
@@ -31,6 +32,9 @@ struct PlanSettings {
   int64_t micro_batch = 1;
   bool hessians = true;   // the method needs Hessians (GPTQ family)
   bool head = true;       // the last rank holds final norm + lm_head (evaluation); quantize alone does not
+  // Full-precision propagation: every rank but the last first runs its original blocks ahead to
+  // feed the next rank, holding a third activation buffer meanwhile.
+  bool full_precision = false;
 };
 
 struct RankPlan {

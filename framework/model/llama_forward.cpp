@@ -30,12 +30,12 @@ at::Tensor rope_inv_freq(const RopeConfig& rope, int64_t head_dim) {
   return at::where(medium, smoothed, scaled);
 }
 
-RopeTables rope_tables(const LlamaConfig& c, int64_t seq_len, c10::ScalarType dtype) {
+RopeTables rope_tables(const LlamaConfig& c, int64_t seq_len, c10::ScalarType dtype, c10::Device device) {
   const at::Tensor inv_freq = rope_inv_freq(c.rope, c.head_dim);               // [D/2]
   const at::Tensor pos = at::arange(seq_len, at::kLong).to(at::kFloat);        // [T]
   const at::Tensor freqs = at::outer(pos, inv_freq);                           // [T, D/2]
   const at::Tensor emb = at::cat({freqs, freqs}, -1);                          // [T, D]
-  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+  return {emb.cos().to(device, dtype), emb.sin().to(device, dtype)};
 }
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
@@ -56,6 +56,8 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeTables& rope) {  // x [B, h
 }
 
 }  // namespace
+
+at::Tensor apply_rotary(const at::Tensor& x, const RopeTables& rope) { return apply_rope(x, rope); }
 
 at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& x, const RopeTables& rope,
                          const LinearInputObserver& observe) {
@@ -92,12 +94,12 @@ at::Tensor embed(const LlamaWeights& w, const at::Tensor& ids) {
     LOWBIT_CHECK(lo >= 0 && hi < w.config.vocab_size, "token id ", lo < 0 ? lo : hi,
                  " is outside the vocabulary [0, ", w.config.vocab_size, ")");
   }
-  return at::embedding(w.embedding, ids.to(at::kLong));
+  return at::embedding(w.embedding, ids.to(w.embedding.device(), at::kLong));
 }
 
 at::Tensor blocks_forward(const LlamaWeights& w, at::Tensor hidden) {
   if (w.blocks.empty()) return hidden;
-  const RopeTables rope = rope_tables(w.config, hidden.size(1), hidden.scalar_type());
+  const RopeTables rope = rope_tables(w.config, hidden.size(1), hidden.scalar_type(), hidden.device());
   for (const BlockWeights& b : w.blocks) hidden = block_forward(b, w.config, hidden, rope);
   return hidden;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <functional>
 
@@ -20,9 +21,14 @@ struct RopeTables {
 
 // Inverse frequencies [head_dim/2] in fp32, llama3 scaling applied when the config asks for it.
 at::Tensor rope_inv_freq(const RopeConfig& rope, int64_t head_dim);
-RopeTables rope_tables(const LlamaConfig& c, int64_t seq_len, c10::ScalarType dtype);
+// Computed on the host in fp32 (the same tables on every device), then cast and moved to `device`.
+RopeTables rope_tables(const LlamaConfig& c, int64_t seq_len, c10::ScalarType dtype, c10::Device device = c10::kCPU);
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);  // x: [..., hidden]
+
+// Rotates x [batch, heads, seq, head_dim] by the tables: cos/sin [seq, head_dim] (every row at the
+// same positions) or [batch, 1, seq, head_dim] (positions per row, e.g. after a shared prefix).
+at::Tensor apply_rotary(const at::Tensor& x, const RopeTables& rope);
 
 // The four distinct inputs of a block's linears (METHODS.md §1.1): q/k/v share one, gate/up another.
 enum class LinearInput { Attention, AttentionOutput, Mlp, MlpDown };
@@ -34,7 +40,8 @@ using LinearInputObserver = std::function<void(LinearInput, const at::Tensor&)>;
 at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& x, const RopeTables& rope,
                          const LinearInputObserver& observe = nullptr);
 
-// ids [batch, seq] (int64) -> hidden [batch, seq, hidden] in the weights' dtype.
+// ids [batch, seq] (int64, on any device) -> hidden [batch, seq, hidden] in the weights' dtype, on
+// the embedding's device.
 at::Tensor embed(const LlamaWeights& w, const at::Tensor& ids);
 // Runs every block `w` holds over hidden [batch, seq, hidden].
 at::Tensor blocks_forward(const LlamaWeights& w, at::Tensor hidden);

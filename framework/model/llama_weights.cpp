@@ -22,13 +22,13 @@ c10::ScalarType scalar_type(DType t) {
   }
 }
 
-// Copies one validated tensor out of its mapping into an owned tensor of `dtype`.
-at::Tensor read(SafetensorsModel& model, const TensorSpec& spec, c10::ScalarType dtype) {
+// Copies one validated tensor out of its mapping into an owned tensor of `dtype` on `device`.
+at::Tensor read(SafetensorsModel& model, const TensorSpec& spec, c10::ScalarType dtype, c10::Device device) {
   const TensorView v = model.view(spec.name);
   // from_blob does not own the mapping; the copy below does (and tolerates unaligned data).
   at::Tensor mapped = at::from_blob(const_cast<std::byte*>(v.data), v.info->shape,
                                     at::TensorOptions().dtype(scalar_type(v.info->dtype)));
-  at::Tensor owned = mapped.to(dtype, /*non_blocking=*/false, /*copy=*/true);
+  at::Tensor owned = mapped.to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
   model.release(spec.name);  // the copy is what the rank keeps
   return owned;
 }
@@ -142,10 +142,10 @@ LlamaWeights load_llama(const std::string& model_dir, const LoadOptions& opt) {
   check_tensors(model, wanted, config_path);
 
   w.first_block = opt.first_block;
-  if (opt.embedding) w.embedding = read(model, embedding_tensor(c), opt.dtype);
+  if (opt.embedding) w.embedding = read(model, embedding_tensor(c), opt.dtype, opt.device);
   for (int64_t l = opt.first_block; l < end; ++l) {
     const auto specs = block_tensors(c, l);
-    const auto get = [&](BlockTensor t) { return read(model, specs[static_cast<int>(t)], opt.dtype); };
+    const auto get = [&](BlockTensor t) { return read(model, specs[static_cast<int>(t)], opt.dtype, opt.device); };
     BlockWeights b;
     b.input_norm = get(BlockTensor::InputNorm);
     b.q = get(BlockTensor::Q);
@@ -159,9 +159,9 @@ LlamaWeights load_llama(const std::string& model_dir, const LoadOptions& opt) {
     w.blocks.push_back(std::move(b));
   }
   if (opt.head) {
-    w.final_norm = read(model, final_norm_tensor(c), opt.dtype);
+    w.final_norm = read(model, final_norm_tensor(c), opt.dtype, opt.device);
     w.lm_head = (c.tie_word_embeddings && w.embedding.defined()) ? w.embedding
-                                                                 : read(model, lm_head_tensor(c), opt.dtype);
+                                                                 : read(model, lm_head_tensor(c), opt.dtype, opt.device);
   }
   return w;
 }

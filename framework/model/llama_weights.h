@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
 #include <cstdint>
@@ -41,6 +42,9 @@ struct LoadOptions {
   bool embedding = true;
   bool head = true;        // final norm + lm_head
   c10::ScalarType dtype = c10::ScalarType::Float;  // compute dtype of the loaded tensors
+  // Where they are loaded: each tensor goes from its mapping straight to this device, one at a time
+  // (the host never holds more than one converted tensor).
+  c10::Device device{c10::kCPU};
 };
 
 // Reads MODEL_DIR/config.json and the safetensors weights it needs; validates names, shapes, dtypes.

@@ -77,6 +77,8 @@ Sweep Sweep::from_yaml(const std::string& path) {
     s.eval.micro_batch = e.get<int64_t>("micro_batch", s.eval.micro_batch);
     s.eval.c4_windows = e.get<int64_t>("c4_windows", s.eval.c4_windows);
     s.eval.tokenization = e.get<std::string>("tokenization", s.eval.tokenization);
+    s.eval.device = e.get<std::string>("device", s.eval.device);
+    s.eval.backend = e.get<std::string>("backend", s.eval.backend);
     e.finish();
   }
   std::vector<std::pair<std::string, std::vector<std::string>>> expanded;  // (config, overrides)

@@ -1,0 +1,201 @@
+// The CUDA path against the CPU path on lowbit-tiny-llama3 (ctest label `cuda`; run on a GPU
+// machine by benchmarks/device/check.sh). Without a visible GPU every test is reported SKIPPED with
+// the reason, never passed.
+//  - forward: cuda vs cpu logits, relative error ≤ 1e-5 in fp32 and ≤ 1e-3 in bf16;
+//  - every registered method on a block on cuda vs the same block on cpu: ≥ 99.9 % identical codes;
+//  - GPTQ's device route on cuda vs the CPU solver's reference route: ≥ 99.9 % identical codes;
+//  - evaluation: perplexity windows and shared-context multiple-choice requests through the
+//    pipeline scorer, log-likelihoods cuda vs cpu ≤ 1e-4 relative;
+//  - 2 ranks sharing one GPU (backend mpi) give the shards of 1 rank (runs made by the cuda.mpi_*
+//    ctest fixtures).
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+
+#include "evaluation/pipeline_scorer.h"
+#include "framework/core/device.h"
+#include "framework/config/yaml_reader.h"
+#include "framework/core/files.h"
+#include "framework/dist/communicator.h"
+#include "framework/model/llama_forward.h"
+#include "framework/model/llama_weights.h"
+#include "framework/store/shard.h"
+#include "methods/common/gptq_solver.h"
+#include "methods/common/hessian.h"
+#include "methods/method.h"
+#include "tests/support/test_paths.h"
+#include "tests/support/tiny_model_blocks.h"
+
+namespace lowbit {
+namespace {
+
+// LOWBIT_CUDA_TESTS_ON_CPU=1 runs these tests with the CPU standing in for the GPU: a check of the
+// tests themselves on a machine without one (the numbers then compare CPU with CPU).
+bool on_cpu_instead() { return std::getenv("LOWBIT_CUDA_TESTS_ON_CPU") != nullptr; }
+
+#define REQUIRE_GPU()                                                                                   \
+  do {                                                                                                  \
+    if (cuda_device_count() == 0 && !on_cpu_instead())                                                  \
+      GTEST_SKIP() << "no CUDA device visible (this build has CUDA parts: "                            \
+                   << (LOWBIT_TEST_HAS_CUDA_PARTS ? "yes" : "no") << "); run on a GPU machine";        \
+  } while (0)
+
+const c10::Device kCuda = on_cpu_instead() ? c10::Device(c10::kCPU) : c10::Device(c10::kCUDA, 0);
+
+LlamaWeights tiny(c10::Device device, c10::ScalarType dtype, bool head = true, int64_t end_block = -1) {
+  LoadOptions o;
+  o.device = device;
+  o.dtype = dtype;
+  o.head = head;
+  o.end_block = end_block;
+  return load_llama(test::tiny_model_dir(), o);
+}
+
+at::Tensor random_ids(int64_t batch, int64_t seq, int64_t vocab) {
+  at::Generator g = at::detail::createCPUGenerator(7);
+  return at::randint(vocab, {batch, seq}, g, at::kLong);
+}
+
+double relative_error(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor x = a.cpu().to(at::kDouble), y = b.cpu().to(at::kDouble);
+  return ((x - y).norm() / y.norm()).item<double>();
+}
+
+double identical_fraction(const at::Tensor& a, const at::Tensor& b) {
+  return a.cpu().eq(b.cpu()).to(at::kDouble).mean().item<double>();
+}
+
+TEST(CudaForward, LogitsMatchCpuInFp32AndBf16) {
+  REQUIRE_GPU();
+  c10::InferenceMode guard;
+  for (const auto& [dtype, tolerance] : {std::pair{at::kFloat, 1e-5}, std::pair{at::kBFloat16, 1e-3}}) {
+    const LlamaWeights cpu = tiny(c10::kCPU, dtype), gpu = tiny(kCuda, dtype);
+    const at::Tensor ids = random_ids(2, 128, cpu.config.vocab_size);
+    const at::Tensor a = forward(gpu, ids), b = forward(cpu, ids);
+    ASSERT_EQ(a.device(), kCuda);
+    EXPECT_LE(relative_error(a, b), tolerance) << c10::toString(dtype);
+  }
+}
+
+// Block 0's statistics from random tokens, on `device` (fp32 weights).
+BlockStatistics block0_statistics(const LlamaWeights& w) {
+  const c10::Device device = w.blocks[0].q.device();
+  const LlamaConfig& c = w.config;
+  std::vector<HessianAccumulator> acc;
+  for (int64_t in : {c.hidden_size, c.q_dim(), c.hidden_size, c.intermediate_size}) acc.emplace_back(in, device);
+  const at::Tensor ids = random_ids(4, 256, c.vocab_size);
+  block_forward(w.blocks[0], c, embed(w, ids), rope_tables(c, 256, at::kFloat, device),
+                [&](LinearInput in, const at::Tensor& x) { acc[static_cast<int>(in)].add(x); });
+  BlockStatistics s;
+  for (int i = 0; i < 4; ++i) s.hessian[i] = acc[i].hessian();
+  s.sequences = 4;
+  return s;
+}
+
+TEST(CudaMethods, EveryRegisteredMethodAgreesWithCpuOnABlock) {
+  REQUIRE_GPU();
+  c10::InferenceMode guard;
+  const LlamaWeights cpu = tiny(c10::kCPU, at::kFloat, false, 1), gpu = tiny(kCuda, at::kFloat, false, 1);
+  const BlockStatistics cpu_stats = block0_statistics(cpu);
+  BlockStatistics gpu_stats = cpu_stats;  // the same statistics on both: compare the methods alone
+  for (at::Tensor& h : gpu_stats.hessian) h = h.to(kCuda);
+  const MethodRegistry& registry = MethodRegistry::builtin();
+  for (const std::string& name : registry.names()) {
+    YamlSection params = load_yaml_text("name: " + name + "\nbits: 4\ngroup_size: 128\n", "test");
+    params.get<std::string>("name");
+    const std::unique_ptr<Method> m = registry.get(name).create(params);
+    const auto a = m->quantize_block(gpu.blocks[0], gpu_stats, LinearSet::all());
+    const auto b = m->quantize_block(cpu.blocks[0], cpu_stats, LinearSet::all());
+    ASSERT_EQ(a.size(), b.size()) << name;
+    for (const auto& [module, q] : b) {
+      const QuantizedLinear& g = a.at(module);
+      EXPECT_EQ(g.weight.device(), kCuda) << name << " " << module;
+      EXPECT_GE(identical_fraction(g.tensors.at("codes"), q.tensors.at("codes")), 0.999) << name << " " << module;
+      EXPECT_LE(relative_error(g.weight, q.weight), 1e-2) << name << " " << module;
+    }
+  }
+}
+
+TEST(CudaGptq, DeviceRouteMatchesTheCpuReferenceRoute) {
+  REQUIRE_GPU();
+  c10::InferenceMode guard;
+  const LlamaWeights cpu = tiny(c10::kCPU, at::kFloat, false, 1);
+  const BlockStatistics stats = block0_statistics(cpu);
+  for (const BlockLinear& l : block_linears()) {
+    const at::Tensor w = cpu.blocks[0].*l.weight, h = stats.hessian[static_cast<int>(l.input)];
+    GptqOptions o;
+    o.quant = {4, 128, false};
+    o.factorization = GptqFactorization::Reference;
+    const GptqResult ref = gptq_quantize(w, h, o);  // the row-tiled solver
+    o.route = GptqRoute::Aten;                       // what Auto picks on a GPU
+    const GptqResult dev = gptq_quantize(w.to(kCuda), h.to(kCuda), o);
+    ASSERT_EQ(dev.codes.device(), kCuda) << l.module;
+    EXPECT_GE(identical_fraction(dev.codes, ref.codes), 0.999) << l.module;
+    EXPECT_LE(relative_error(dev.weight, ref.weight), 1e-3) << l.module;
+  }
+}
+
+TEST(CudaEval, PerplexityLogLikelihoodsMatchCpu) {
+  REQUIRE_GPU();
+  const LlamaWeights cpu = tiny(c10::kCPU, at::kFloat), gpu = tiny(kCuda, at::kFloat);
+  const at::Tensor ids = random_ids(6, 200, cpu.config.vocab_size).to(at::kInt);
+  std::vector<ScoreRequest> requests;
+  for (int64_t i = 0; i < ids.size(0); ++i) {
+    ScoreRequest r;
+    r.ids.assign(ids[i].data_ptr<int32_t>(), ids[i].data_ptr<int32_t>() + ids.size(1) - 17 * i);  // lengths differ
+    r.score_from = 1;
+    requests.push_back(std::move(r));
+  }
+  // Multiple-choice questions: 4 endings sharing a context, scored through the shared-context path
+  // (the prefix's keys/values kept per block, the endings packed under a mask).
+  for (int64_t q = 0; q < 3; ++q) {
+    const int32_t* ctx = ids[q].data_ptr<int32_t>();
+    for (int64_t e = 0; e < 4; ++e) {
+      ScoreRequest r;
+      r.ids.assign(ctx, ctx + 40 + 13 * q);
+      r.score_from = static_cast<int64_t>(r.ids.size());
+      const int32_t* ending = ids[3 + e % 3].data_ptr<int32_t>() + 7 * e;
+      r.ids.insert(r.ids.end(), ending, ending + 3 + 2 * e);
+      requests.push_back(std::move(r));
+    }
+  }
+  ScoreOptions o;
+  o.micro_batch = 4;
+  const std::vector<ScoreResult> a = score_requests(gpu, single_rank(), requests, o);
+  const std::vector<ScoreResult> b = score_requests(cpu, single_rank(), requests, o);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i].logprob, b[i].logprob, 1e-4 * std::abs(b[i].logprob)) << i;
+}
+
+// The runs of the cuda.mpi_quantize_* fixtures: GPTQ W4 g128 with device cuda on 1 rank, and on
+// 2 ranks sharing the GPU (backend auto -> mpi: NCCL refuses a shared GPU).
+std::map<int64_t, std::map<std::string, QuantizedLinear>> blocks_of(const std::string& run) {
+  const nlohmann::json m = parse_json_object(read_file(run + "/manifest.json"), run + "/manifest.json");
+  std::map<int64_t, std::map<std::string, QuantizedLinear>> out;
+  for (const auto& s : m.at("shards")) {
+    const ShardReader r(run + "/" + s.at("file").get<std::string>());
+    for (int64_t b : r.committed_blocks()) out[b] = r.read_block(b);
+  }
+  return out;
+}
+
+TEST(CudaPipeline, TwoRanksSharingOneGpuGiveTheShardsOfOneRank) {
+  REQUIRE_GPU();
+  const std::string dir = LOWBIT_TEST_CUDA_RUNS_DIR;
+  const auto one = blocks_of(dir + "/np1"), two = blocks_of(dir + "/np2");
+  ASSERT_EQ(static_cast<int64_t>(one.size()), test::tiny_model_blocks());
+  ASSERT_EQ(one.size(), two.size());
+  for (const auto& [block, linears] : one)
+    for (const auto& [module, q] : linears)
+      for (const auto& [name, t] : q.tensors)
+        EXPECT_TRUE(at::equal(t, two.at(block).at(module).tensors.at(name))) << block << " " << module << " " << name;
+  const std::string manifest = read_file(dir + "/np2/manifest.json");
+  EXPECT_NE(manifest.find("\"world_size\": 2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace lowbit
