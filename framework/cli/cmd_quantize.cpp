@@ -13,7 +13,10 @@ void add_quantize(CLI::App& app) {
   auto overrides = std::make_shared<std::vector<std::string>>();
   auto* cmd = app.add_subcommand("quantize", "Quantize a model with an experiment config (resumes an interrupted run)");
   cmd->add_option("CONFIG", *path, "Experiment YAML (see configs/experiments/)")->required();
-  cmd->add_option("OVERRIDES", *overrides, "key=value settings applied to the YAML first, e.g. method.bits=3");
+  cmd->add_option("OVERRIDES", *overrides,
+                  "key=value settings applied to the YAML first, e.g. method.bits=3, distributed.device=cuda "
+                  "(auto|cpu|cuda; one rank per GPU), distributed.backend=mpi (auto|mpi|nccl), "
+                  "distributed.activations=float32 (model|float32); docs/devices.md");
   cmd->callback([path, overrides] {
     ExperimentConfig cfg;
     collective_step(world(), [&] { cfg = ExperimentConfig::from_yaml(*path, *overrides); });
