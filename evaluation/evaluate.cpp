@@ -131,15 +131,7 @@ class Evaluator {
     }
     json results = {{"format", "lowbit-results"},
                     {"version", 1},
-                    {"target",
-                     {{"path", target_.path},
-                      {"quantized", target_.quantized},
-                      {"model_dir", target_.model_dir},
-                      {"model_name", target_.model_name},
-                      {"model_fingerprint", target_.model_fingerprint},
-                      {"method", target_.method},
-                      {"method_config", target_.method_config},
-                      {"calibration_fingerprint", target_.run_fingerprint}}},
+                    {"target", target_json(target_)},
                     {"settings",
                      {{"seq_len", s_.seq_len},
                       {"limit", s_.limit},
@@ -370,6 +362,17 @@ std::string eval_data_file(const EvalSettings& s, const std::string& task) {
   if (const McTask* m = find_multiple_choice_task(task)) return (fs::path(s.data_dir) / m->data_file).string();
   if (task == "mmlu") return (fs::path(s.data_dir) / "mmlu/test.jsonl").string();
   LOWBIT_FAIL("unknown task '", task, "'");
+}
+
+json target_json(const EvalTarget& t) {
+  return {{"path", t.path},
+          {"quantized", t.quantized},
+          {"model_dir", t.model_dir},
+          {"model_name", t.model_name},
+          {"model_fingerprint", t.model_fingerprint},
+          {"method", t.method},
+          {"method_config", t.method_config},
+          {"calibration_fingerprint", t.run_fingerprint}};
 }
 
 json evaluate(const EvalTarget& target, const EvalSettings& settings, Communicator& comm) {

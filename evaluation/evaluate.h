@@ -40,6 +40,10 @@ const std::vector<std::string>& known_eval_tasks();
 // dev file is the same name with "test" -> "dev".
 std::string eval_data_file(const EvalSettings& settings, const std::string& task);
 
+// The "target" object of a results document: what was evaluated (path, model and its fingerprint,
+// the run's method, method config and calibration fingerprint).
+nlohmann::json target_json(const EvalTarget& target);
+
 // Collective: every rank calls it. Returns the results document on rank 0 (null elsewhere).
 nlohmann::json evaluate(const EvalTarget& target, const EvalSettings& settings, Communicator& comm);
 

@@ -9,6 +9,7 @@
 
 #include "evaluation/eval_model.h"
 #include "evaluation/evaluate.h"
+#include "evaluation/results_file.h"
 #include "framework/cli/commands.h"
 #include "framework/core/error.h"
 #include "framework/core/files.h"
@@ -85,11 +86,13 @@ void add_eval(CLI::App& app) {
       if (a->out.empty())
         a->out = target.quantized ? (fs::path(a->target) / "results.json").string()
                                   : "results-" + target.model_name + ".json";
+      if (comm.rank() == 0) check_results_file(a->out, target_json(target));  // before hours of work
     });
     const nlohmann::json results = evaluate(target, a->s, comm);
     if (comm.rank() != 0) return;
-    write_file_atomic(a->out, results.dump(2) + "\n");
-    std::printf("\n%s\nresults: %s\n", summary_table({results}).c_str(), a->out.c_str());
+    const nlohmann::json merged = write_results(a->out, results);  // adds to what the file holds
+    std::printf("\n%s\nresults: %s (%zu result%s kept)\n", summary_table({merged}).c_str(), a->out.c_str(),
+                merged["results"].size(), merged["results"].size() == 1 ? "" : "s");
   });
 }
 

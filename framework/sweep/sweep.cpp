@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "evaluation/eval_model.h"
+#include "evaluation/results_file.h"
 #include "framework/calibrate/quantize_run.h"
 #include "framework/config/experiment_config.h"
 #include "framework/config/yaml_reader.h"
@@ -204,7 +205,7 @@ SweepOutcome run_sweep(const Sweep& s, Communicator& comm, const std::vector<std
       const nlohmann::json res = evaluate(target, s.eval, comm);
       if (root) {
         fs::create_directories(dir);
-        write_file_atomic(results, res.dump(2) + "\n");
+        write_results(results, res);
         std::printf("results: %s\n", results.c_str());
       }
       out.done.push_back(r.name);

@@ -148,8 +148,8 @@ at::Tensor damped_inverse_factor(at::Tensor& H, const GptqOptions& opt) {
   try {
     return inverse_cholesky_upper(H, opt.factorization);
   } catch (const c10::Error&) {
-    LOWBIT_FAIL("GPTQ: the Hessian is not positive definite even with percdamp ", opt.percdamp,
-                " (too few calibration tokens for ", H.size(0), " inputs?); raise method.percdamp");
+    LOWBIT_FAIL("GPTQ: the Hessian is not positive definite even with damping ", opt.percdamp,
+                " (too few calibration tokens for ", H.size(0), " inputs?); raise method.damp");
   }
 }
 

@@ -84,6 +84,25 @@ def main():
             fp = json.load(open(os.path.join(work, "fp_np1.json")))["tasks"]["wikitext2"]["perplexity"]
             check(results[1]["wikitext2"]["perplexity"] > fp, "the quantized run's perplexity is not above FP")
 
+    # The results file accumulates: other tasks and settings are added, a --limit result never
+    # replaces a full one, and a file of another target is refused and left as it was.
+    acc = os.path.join(work, "accumulate.json")
+    run([lowbit, "eval", model, "--tasks", "wikitext2", "--out", acc] + common)
+    full = json.load(open(acc))["tasks"]["wikitext2"]["perplexity"]
+    run([lowbit, "eval", model, "--tasks", "piqa", "--limit", "4", "--out", acc] + common)
+    run([lowbit, "eval", model, "--tasks", "wikitext2", "--limit", "1", "--out", acc] + common)
+    doc = json.load(open(acc))
+    check(set(doc["tasks"]) == {"wikitext2", "piqa"}, f"results of earlier tasks were lost: {sorted(doc['tasks'])}")
+    check(doc["tasks"]["wikitext2"]["perplexity"] == full and doc["tasks"]["wikitext2"]["settings"]["limit"] == 0,
+          "a --limit result replaced the full one")
+    check(sorted((r["task"], r["settings"]["limit"]) for r in doc["results"]) == [("piqa", 4), ("wikitext2", 0), ("wikitext2", 1)],
+          f"not every result was kept: {[(r['task'], r['settings']['limit']) for r in doc['results']]}")
+    before = open(acc, "rb").read()
+    p = run([lowbit, "eval", run_dir, "--tasks", "wikitext2", "--limit", "1", "--out", acc] + common, expect_ok=False)
+    check(p.returncode != 0 and "another target" in p.stdout + p.stderr, "another target's results were mixed in")
+    check(open(acc, "rb").read() == before, "a refused evaluation changed the results file")
+    print(f"results file: {len(doc['results'])} results kept, another target refused")
+
     # Bad input: one clear message, no results file.
     bad = os.path.join(work, "bad")
     shutil.copytree(data, bad)

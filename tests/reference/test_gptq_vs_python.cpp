@@ -224,3 +224,27 @@ TEST(GptqRoutes, WAndHOnDifferentDevicesAreRefused) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// The hint names the config key that exists (method.damp), not the reference code's variable.
+TEST(GptqErrors, NonPositiveDefiniteHessianNamesTheRealKey) {
+  const at::Tensor w = at::ones({4, 8}), h = -at::eye(8);  // damping cannot rescue a negative diagonal
+  for (GptqRoute route : {GptqRoute::Auto, GptqRoute::Aten}) {
+    GptqOptions o;
+    o.quant = {4, 0, false};
+    o.route = route;
+    try {
+      gptq_quantize(w, h, o);
+      ADD_FAILURE() << "no error for a negative definite Hessian";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("method.damp"), std::string::npos) << msg;
+      EXPECT_EQ(msg.find("percdamp"), std::string::npos) << msg;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace lowbit
