@@ -74,6 +74,10 @@ LlamaWeights load_eval_part(const EvalTarget& t, const RankPlan& plan, c10::Devi
     for (const nlohmann::json& s : m["shards"])
       if (s.value("first_block", -1) <= b && b < s.value("end_block", -1)) file = s.value("file", "");
     LOWBIT_CHECK(!file.empty(), manifest_path, ": key 'shards': no shard holds block ", b);
+    // A shard is a file of the run: a path that leaves the run directory is refused, not opened.
+    const fs::path rel = fs::path(file).lexically_normal();
+    LOWBIT_CHECK(rel.is_relative() && !rel.empty() && *rel.begin() != "..", manifest_path, ": key 'shards': file '",
+                 file, "' is outside the run directory");
     const ShardReader shard((fs::path(t.path) / file).string());
     LOWBIT_CHECK(shard.header().model_fingerprint == t.model_fingerprint, shard.path(), ": model fingerprint ",
                  shard.header().model_fingerprint, " is not the base model's (", t.model_fingerprint, ")");

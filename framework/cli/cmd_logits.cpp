@@ -83,7 +83,9 @@ void add_logits(CLI::App& app) {
   cmd->add_option("--ids", a->ids, "Token ids (space or comma separated)")->delimiter(',');
   cmd->add_option("--text", a->text, "Text, tokenized with MODEL_DIR/tokenizer.json");
   cmd->add_option("--dtype", a->dtype, "Compute dtype: float32 or bfloat16")->capture_default_str();
-  cmd->add_option("--top", a->top, "How many top logits to print")->capture_default_str();
+  cmd->add_option("--top", a->top, "How many top logits to print (>= 1)")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   cmd->add_option("--out", a->out, "Save the logits of every position ([seq, vocab] fp32) to this safetensors file");
   cmd->callback([a] { run(*a); });
 }

@@ -109,6 +109,12 @@ def main():
         check(p.returncode == 1 and "model.safetensors" in p.stderr and p.stderr.count("error") == 1,
               f"corrupt model refused once, naming the file: {p.stderr.strip()!r}")
 
+        # A bad option value is refused by name, without a libtorch stack trace.
+        p = run(lowbit, "logits", os.path.join(models, "gqa_llama3_untied"), "--ids", "1,2,3", "--top", "-5", ok=False)
+        msg = p.stdout + p.stderr
+        check(p.returncode != 0 and "--top" in msg and "Exception raised from" not in msg,
+              f"--top -5 refused by name: {msg.strip()!r}")
+
     print(f"{len(failures)} failed")
     sys.exit(1 if failures else 0)
 

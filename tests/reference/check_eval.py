@@ -103,6 +103,19 @@ def main():
     check(open(acc, "rb").read() == before, "a refused evaluation changed the results file")
     print(f"results file: {len(doc['results'])} results kept, another target refused")
 
+    # A manifest whose shard path leaves the run directory is refused, the file never opened.
+    escaped = os.path.join(work, "escaped-run")
+    shutil.copytree(run_dir, escaped)
+    m = json.load(open(os.path.join(escaped, "manifest.json")))
+    m["shards"][0]["file"] = "../../" + os.path.basename(m["shards"][0]["file"])
+    json.dump(m, open(os.path.join(escaped, "manifest.json"), "w"))
+    for f in ("results.json",):
+        if os.path.exists(os.path.join(escaped, f)):
+            os.remove(os.path.join(escaped, f))
+    p = run([lowbit, "eval", escaped, "--tasks", "wikitext2", "--limit", "1"] + common, expect_ok=False)
+    check(p.returncode != 0 and "outside the run directory" in p.stdout + p.stderr,
+          f"a shard path outside the run was not refused: {(p.stdout + p.stderr)[-300:]}")
+
     # Bad input: one clear message, no results file.
     bad = os.path.join(work, "bad")
     shutil.copytree(data, bad)
