@@ -436,7 +436,7 @@ std::vector<ScoreResult> score_requests(const LlamaWeights& w, Communicator& com
   std::vector<ScoreResult> out;
   if (rank != 0) return out;
   out.resize(static_cast<std::size_t>(n_requests));
-  auto res = results.accessor<double, 2>();
+  auto res = results.accessor<double, 2>();  // host memory: made on the last rank's host, sent from there
   for (int64_t i = 0; i < n_requests; ++i) {
     out[i].logprob = res[i][0];
     for (std::size_t c = 0; c < requests[i].candidates.size(); ++c) out[i].candidate_logprobs.push_back(res[i][1 + c]);

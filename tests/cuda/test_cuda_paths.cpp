@@ -12,7 +12,6 @@
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 
@@ -23,10 +22,10 @@
 #include "framework/dist/communicator.h"
 #include "framework/model/llama_forward.h"
 #include "framework/model/llama_weights.h"
-#include "framework/store/shard.h"
 #include "methods/common/gptq_solver.h"
 #include "methods/common/hessian.h"
 #include "methods/method.h"
+#include "tests/support/run_blocks.h"
 #include "tests/support/test_paths.h"
 #include "tests/support/tiny_model_blocks.h"
 
@@ -173,26 +172,10 @@ TEST(CudaEval, PerplexityLogLikelihoodsMatchCpu) {
 
 // The runs of the cuda.mpi_quantize_* fixtures: GPTQ W4 g128 with device cuda on 1 rank, and on
 // 2 ranks sharing the GPU (backend auto -> mpi: NCCL refuses a shared GPU).
-std::map<int64_t, std::map<std::string, QuantizedLinear>> blocks_of(const std::string& run) {
-  const nlohmann::json m = parse_json_object(read_file(run + "/manifest.json"), run + "/manifest.json");
-  std::map<int64_t, std::map<std::string, QuantizedLinear>> out;
-  for (const auto& s : m.at("shards")) {
-    const ShardReader r(run + "/" + s.at("file").get<std::string>());
-    for (int64_t b : r.committed_blocks()) out[b] = r.read_block(b);
-  }
-  return out;
-}
-
 TEST(CudaPipeline, TwoRanksSharingOneGpuGiveTheShardsOfOneRank) {
   REQUIRE_GPU();
   const std::string dir = LOWBIT_TEST_CUDA_RUNS_DIR;
-  const auto one = blocks_of(dir + "/np1"), two = blocks_of(dir + "/np2");
-  ASSERT_EQ(static_cast<int64_t>(one.size()), test::tiny_model_blocks());
-  ASSERT_EQ(one.size(), two.size());
-  for (const auto& [block, linears] : one)
-    for (const auto& [module, q] : linears)
-      for (const auto& [name, t] : q.tensors)
-        EXPECT_TRUE(at::equal(t, two.at(block).at(module).tensors.at(name))) << block << " " << module << " " << name;
+  test::expect_identical_runs(dir + "/np1", dir + "/np2", test::tiny_model_blocks());
   const std::string manifest = read_file(dir + "/np2/manifest.json");
   EXPECT_NE(manifest.find("\"world_size\": 2"), std::string::npos);
 }

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/core/files.h"
-#include "framework/store/shard.h"
+#include "tests/support/run_blocks.h"
 #include "tests/support/test_paths.h"
 #include "tests/support/tiny_model_blocks.h"
 
@@ -18,27 +18,10 @@ namespace {
 
 std::string run_dir(const std::string& name) { return std::string(LOWBIT_TEST_MPI_RUNS_DIR) + "/" + name; }
 
-// Every block's artifacts of a run, by block.
-std::map<int64_t, std::map<std::string, QuantizedLinear>> blocks_of(const std::string& run) {
-  const nlohmann::json m = parse_json_object(read_file(run + "/manifest.json"), run + "/manifest.json");
-  std::map<int64_t, std::map<std::string, QuantizedLinear>> out;
-  for (const auto& s : m.at("shards")) {
-    const ShardReader r(run + "/" + s.at("file").get<std::string>());
-    EXPECT_EQ(r.header().world_size, m.at("world_size").get<int64_t>());
-    for (int64_t b : r.committed_blocks()) out[b] = r.read_block(b);
-  }
-  return out;
-}
+using test::blocks_of;
 
 void expect_identical(const std::string& a, const std::string& b) {
-  const auto x = blocks_of(run_dir(a)), y = blocks_of(run_dir(b));
-  ASSERT_EQ(static_cast<int64_t>(x.size()), test::tiny_model_blocks()) << a;
-  ASSERT_EQ(static_cast<int64_t>(y.size()), test::tiny_model_blocks()) << b;
-  for (const auto& [block, linears] : x)
-    for (const auto& [module, q] : linears)
-      for (const auto& [name, t] : q.tensors)
-        EXPECT_TRUE(at::equal(t, y.at(block).at(module).tensors.at(name)))
-            << a << " vs " << b << ": block " << block << " " << module << " " << name;
+  test::expect_identical_runs(run_dir(a), run_dir(b), test::tiny_model_blocks());
 }
 
 TEST(MpiWorldSizes, OneTwoAndThreeRanksGiveBitwiseIdenticalShards) {
