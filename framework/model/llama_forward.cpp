@@ -5,6 +5,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <cmath>
+#include <optional>
 
 #include "framework/core/error.h"
 
@@ -51,29 +52,42 @@ at::Tensor rotate_half(const at::Tensor& x) {  // [..., D]
   return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
 }
 
-at::Tensor apply_rope(const at::Tensor& x, const RopeTables& rope) {  // x [B, heads, T, D]
+// x [B, heads, T, D]; cos/sin [T, D] (every row at the same positions) or [B, 1, T, D] (positions
+// per row, after a shared prefix).
+at::Tensor apply_rope(const at::Tensor& x, const RopeTables& rope) {
   return x * rope.cos + rotate_half(x) * rope.sin;
 }
 
 }  // namespace
 
-at::Tensor apply_rotary(const at::Tensor& x, const RopeTables& rope) { return apply_rope(x, rope); }
+KeysValues block_keys_values(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& h, const RopeTables& rope) {
+  const int64_t B = h.size(0), T = h.size(1), D = c.head_dim;
+  const at::Tensor k = at::linear(h, b.k).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);  // [B, KV, T, D]
+  const at::Tensor v = at::linear(h, b.v).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);  // [B, KV, T, D]
+  return {apply_rope(k, rope), v};
+}
 
 at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& x, const RopeTables& rope,
-                         const LinearInputObserver& observe) {
+                         const LinearInputObserver& observe, const BlockPast* past, KeysValues* keep) {
   const int64_t B = x.size(0), T = x.size(1), D = c.head_dim;
   // Attention.
   const at::Tensor h = rms_norm(x, b.input_norm, c.rms_norm_eps);                     // [B, T, hidden]
   if (observe) observe(LinearInput::Attention, h);
-  at::Tensor q = at::linear(h, b.q).view({B, T, c.num_attention_heads, D}).transpose(1, 2);  // [B, H, T, D]
-  at::Tensor k = at::linear(h, b.k).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);  // [B, KV, T, D]
-  at::Tensor v = at::linear(h, b.v).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);  // [B, KV, T, D]
-  q = apply_rope(q, rope);
-  k = apply_rope(k, rope);
+  const at::Tensor q =
+      apply_rope(at::linear(h, b.q).view({B, T, c.num_attention_heads, D}).transpose(1, 2), rope);  // [B, H, T, D]
+  auto [k, v] = block_keys_values(b, c, h, rope);                                                  // [B, KV, T, D]
+  if (keep) *keep = {k, v};
+  std::optional<at::Tensor> mask;
+  if (past) {  // the shared prefix's keys/values in front: [B, KV, P + T, D]
+    k = at::cat({past->k, k}, 2);
+    v = at::cat({past->v, v}, 2);
+    mask = past->mask;
+  }
   // GQA without copying KV heads: query head i reads KV head i / kv_groups (as transformers'
   // SDPA path does).
-  const at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
-                                                          /*is_causal=*/T > 1, /*scale=*/1.0 / std::sqrt(double(D)),
+  const at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0,
+                                                          /*is_causal=*/!mask && T > 1,
+                                                          /*scale=*/1.0 / std::sqrt(double(D)),
                                                           /*enable_gqa=*/c.kv_groups() > 1);
   const at::Tensor attn = ctx.transpose(1, 2).reshape({B, T, c.q_dim()});             // [B, T, H*D]
   if (observe) observe(LinearInput::AttentionOutput, attn);

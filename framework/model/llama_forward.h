@@ -26,9 +26,6 @@ RopeTables rope_tables(const LlamaConfig& c, int64_t seq_len, c10::ScalarType dt
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps);  // x: [..., hidden]
 
-// Rotates x [batch, heads, seq, head_dim] by the tables: cos/sin [seq, head_dim] (every row at the
-// same positions) or [batch, 1, seq, head_dim] (positions per row, e.g. after a shared prefix).
-at::Tensor apply_rotary(const at::Tensor& x, const RopeTables& rope);
 
 // The four distinct inputs of a block's linears (METHODS.md §1.1): q/k/v share one, gate/up another.
 enum class LinearInput { Attention, AttentionOutput, Mlp, MlpDown };
@@ -36,9 +33,24 @@ enum class LinearInput { Attention, AttentionOutput, Mlp, MlpDown };
 // calibration loop collects Hessians and activation statistics.
 using LinearInputObserver = std::function<void(LinearInput, const at::Tensor&)>;
 
-// One decoder block: x [batch, seq, hidden] -> [batch, seq, hidden].
+// A block's keys and values, after RoPE: [batch, kv_heads, seq, head_dim] each.
+struct KeysValues {
+  at::Tensor k, v;
+};
+// Keys/values to attend to before the block's own (a shared prefix), and the mask that says which:
+// k/v [batch, kv_heads, P, head_dim], mask [batch, 1, seq, P + seq] bool.
+struct BlockPast {
+  at::Tensor k, v, mask;
+};
+
+// One decoder block: x [batch, seq, hidden] -> [batch, seq, hidden]. With `past`, the block attends
+// to past.k/past.v in front of its own keys under past.mask (else causally); `keep`, if given,
+// receives the block's own keys and values.
 at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& x, const RopeTables& rope,
-                         const LinearInputObserver& observe = nullptr);
+                         const LinearInputObserver& observe = nullptr, const BlockPast* past = nullptr,
+                         KeysValues* keep = nullptr);
+// Only the keys and values of the block over its normed input h [batch, seq, hidden].
+KeysValues block_keys_values(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& h, const RopeTables& rope);
 
 // ids [batch, seq] (int64, on any device) -> hidden [batch, seq, hidden] in the weights' dtype, on
 // the embedding's device.

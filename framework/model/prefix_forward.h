@@ -21,11 +21,8 @@
 
 namespace lowbit {
 
-// One block's keys and values over a batch of prefixes, after RoPE.
-struct PrefixKV {
-  at::Tensor k;  // [G, kv_heads, P, head_dim]
-  at::Tensor v;  // [G, kv_heads, P, head_dim]
-};
+// One block's keys and values over a batch of prefixes, after RoPE: [G, kv_heads, P, head_dim] each.
+using PrefixKV = KeysValues;
 
 // Where the tokens of a suffix batch attend; computed once per batch, shared by every block.
 struct SuffixLayout {
