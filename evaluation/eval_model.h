@@ -8,6 +8,7 @@
 
 #include "framework/dist/partition_plan.h"
 #include "framework/model/llama_weights.h"
+#include "framework/store/run_manifest.h"
 
 namespace lowbit {
 
@@ -20,10 +21,12 @@ struct EvalTarget {
   std::string method;          // "" for the unquantized model
   std::string method_config;   // the run's method section (YAML text)
   std::string run_fingerprint; // the run's calibration fingerprint ("" unquantized)
+  RunManifest manifest;        // a run's, checked with its shards' headers (empty unquantized)
 };
 
 // Resolves `path`. For a run, the base model is the manifest's unless `model_override` is given;
-// either way its fingerprint must equal the run's (else refused, naming both).
+// either way its fingerprint must equal the run's (else refused, naming both), and every shard's
+// header must agree with the manifest (framework/store/run_manifest.h).
 EvalTarget resolve_eval_target(const std::string& path, const std::string& model_override = "");
 
 // This rank's part of the model (`plan` from make_partition_plan over the model's config), with the

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <set>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -100,6 +101,33 @@ class Evaluator {
       : target_(target), s_(s), devices_(setup_rank_devices(world, s.device, s.backend, "--device", "--backend")),
         comm_(devices_.pipeline(world)) {}
 
+  // Every option against what lowbit knows and the model's limits, before any work.
+  void check_settings() const {
+    LOWBIT_CHECK(s_.tokenization == "separate" || s_.tokenization == "joint",
+                 "--tokenization must be 'separate' or 'joint', got '", s_.tokenization, "'");
+    LOWBIT_CHECK(s_.seq_len >= 2, "--seq-len must be >= 2, got ", s_.seq_len);
+    LOWBIT_CHECK(s_.seq_len <= config_.max_position_embeddings, "--seq-len ", s_.seq_len, " is beyond the ",
+                 config_.max_position_embeddings, " positions of ", target_.model_dir, " (max_position_embeddings)");
+    LOWBIT_CHECK(s_.mmlu_max_tokens <= config_.max_position_embeddings, "--mmlu-max-tokens ", s_.mmlu_max_tokens,
+                 " is beyond the ", config_.max_position_embeddings, " positions of ", target_.model_dir);
+    LOWBIT_CHECK(s_.limit >= 0, "--limit must be >= 0 (0: all), got ", s_.limit);
+    LOWBIT_CHECK(s_.c4_windows >= 1, "--c4-windows must be >= 1, got ", s_.c4_windows);
+    LOWBIT_CHECK(s_.micro_batch >= 1, "--micro-batch must be >= 1, got ", s_.micro_batch);
+    LOWBIT_CHECK(s_.mmlu_shots >= 0 && s_.mmlu_max_tokens >= 1, "--mmlu-shots must be >= 0 and --mmlu-max-tokens >= 1");
+    std::set<std::string> seen;
+    for (const std::string& t : s_.tasks) {
+      LOWBIT_CHECK(std::find(known_eval_tasks().begin(), known_eval_tasks().end(), t) != known_eval_tasks().end(),
+                   "--tasks: unknown task '", t, "' (known: ", known_list(), ")");
+      LOWBIT_CHECK(seen.insert(t).second, "--tasks names '", t, "' twice");
+    }
+    for (const auto& [t, file] : s_.data_files)
+      LOWBIT_CHECK(seen.count(t), "--data ", t, "=", file, ": '", t, "' is not among --tasks (",
+                   std::find(known_eval_tasks().begin(), known_eval_tasks().end(), t) != known_eval_tasks().end()
+                       ? "add it there, or drop this --data"
+                       : "and is not a task lowbit knows: " + known_list(),
+                   ")");
+  }
+
   json run() {
     const auto start = std::chrono::steady_clock::now();
     const bool root = comm_.rank() == 0;
@@ -108,19 +136,16 @@ class Evaluator {
       PlanSettings ps;
       ps.ranks = comm_.size();
       plan_ = make_partition_plan(config_, ps);
+      check_settings();
       if (root) {
         tok_ = std::make_unique<Tokenizer>(Tokenizer::from_file((fs::path(target_.model_dir) / "tokenizer.json").string()));
         for (const std::string& t : s_.tasks) {
-          LOWBIT_CHECK(std::find(known_eval_tasks().begin(), known_eval_tasks().end(), t) != known_eval_tasks().end(),
-                       "unknown task '", t, "' (known: ", known_list(), ")");
           for (const std::string& f : files_of(t))
             LOWBIT_CHECK(fs::exists(f), "task ", t, ": data file ", f,
                          " does not exist (launch/prepare_data.py writes the data sets in this layout; see "
                          "docs/evaluation.md)");
         }
       }
-      LOWBIT_CHECK(s_.tokenization == "separate" || s_.tokenization == "joint",
-                   "tokenization must be 'separate' or 'joint', got '", s_.tokenization, "'");
       dtypes_ = compute_dtypes(devices_.device, config_, "model");
       w_ = load_eval_part(target_, plan_.ranks[comm_.rank()], devices_.device, dtypes_.weights);
     });
@@ -206,7 +231,17 @@ class Evaluator {
       std::printf("  %s: %lld/%lld sequences\n", what.c_str(), static_cast<long long>(done), static_cast<long long>(total));
       std::fflush(stdout);
     };
-    return score_requests(w_, comm_, requests, o);
+    std::vector<ScoreResult> res = score_requests(w_, comm_, requests, o);
+    // A NaN or Inf log-likelihood would become a plausible-looking (or null) number in the results.
+    collective_step(comm_, [&] {
+      for (std::size_t i = 0; i < res.size(); ++i) {
+        bool finite = std::isfinite(res[i].logprob);
+        for (double c : res[i].candidate_logprobs) finite = finite && std::isfinite(c);
+        LOWBIT_CHECK(finite, what, ": the log-likelihood of sequence ", i, " is not finite: the model (or its quantized "
+                     "blocks) produces NaN/Inf activations; nothing was written");
+      }
+    });
+    return res;
   }
 
   json perplexity_task(const PerplexityTask& task) {

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "framework/core/error.h"
+#include "framework/core/file_lock.h"
 #include "framework/core/files.h"
 
 namespace lowbit {
@@ -101,6 +102,9 @@ json merge_results(const json& existing, const json& fresh, const std::string& p
 void check_results_file(const std::string& path, const json& target) { existing_entries(read_existing(path), target, path); }
 
 json write_results(const std::string& path, const json& fresh) {
+  // Two evaluations finishing together (a sweep evaluating tasks in parallel) must not lose one's
+  // results: the read-merge-write holds a lock, waiting briefly for the other's update.
+  const FileLock lock(path + ".lock", "lowbit eval (results update)", /*wait_seconds=*/60);
   const json merged = merge_results(read_existing(path), fresh, path);
   write_file_atomic(path, merged.dump(2) + "\n");
   return merged;

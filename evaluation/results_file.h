@@ -24,7 +24,8 @@ nlohmann::json merge_results(const nlohmann::json& existing, const nlohmann::jso
 void check_results_file(const std::string& path, const nlohmann::json& target);
 
 // Reads `path` if it exists (refusing a damaged or foreign file by name), merges `fresh` in and
-// writes the result atomically. Returns the merged document.
+// writes the result atomically, holding `path`.lock meanwhile (framework/core/file_lock.h), so
+// concurrent evaluations of one target each add their results. Returns the merged document.
 nlohmann::json write_results(const std::string& path, const nlohmann::json& fresh);
 
 }  // namespace lowbit

@@ -13,6 +13,9 @@ namespace {
 class Gptq : public Method {
  public:
   Gptq(GptqOptions opt, bool true_sequential) : opt_(opt), true_sequential_(true_sequential) {}
+  void check_model(const LlamaConfig& c, const std::string& where) const override {
+    check_group_size_divides(opt_.quant.group_size, c, where);
+  }
   MethodNeeds needs() const override { return {/*hessian=*/true, true_sequential_}; }
 
   std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block, const BlockStatistics& stats,

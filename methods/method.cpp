@@ -17,6 +17,25 @@ const std::array<BlockLinear, 7>& block_linears() {
   return kLinears;
 }
 
+int64_t linear_input_size(const LlamaConfig& c, LinearInput in) {
+  switch (in) {
+    case LinearInput::Attention:
+    case LinearInput::Mlp: return c.hidden_size;
+    case LinearInput::AttentionOutput: return c.q_dim();
+    case LinearInput::MlpDown: return c.intermediate_size;
+  }
+  return 0;
+}
+
+void check_group_size_divides(int64_t group_size, const LlamaConfig& c, const std::string& where) {
+  if (group_size == 0) return;
+  for (const BlockLinear& l : block_linears()) {
+    const int64_t in = linear_input_size(c, l.input);
+    LOWBIT_CHECK(in % group_size == 0, where, ": key 'method.group_size': ", group_size, " does not divide ", l.module,
+                 "'s ", in, " inputs (use a divisor of ", in, ", or 0 for per-channel grids)");
+  }
+}
+
 MethodRegistry& MethodRegistry::builtin() {
   static MethodRegistry* r = [] {
     auto* reg = new MethodRegistry();

@@ -26,6 +26,10 @@ struct BlockLinear {
   LinearInput input;
 };
 const std::array<BlockLinear, 7>& block_linears();
+// Features of a linear input: hidden_size (attention, mlp), q_dim (attention output), intermediate (down).
+int64_t linear_input_size(const LlamaConfig& c, LinearInput in);
+// Refuses a group size that does not divide every linear's inputs, naming `where` (the config file).
+void check_group_size_divides(int64_t group_size, const LlamaConfig& c, const std::string& where);
 
 struct MethodNeeds {
   bool hessian = false;          // H of each distinct linear input (METHODS.md §1.3)
@@ -69,6 +73,9 @@ class Method {
  public:
   virtual ~Method() = default;
   virtual MethodNeeds needs() const = 0;
+  // Refuses settings the model's shapes cannot take (a group size that does not divide a linear's
+  // inputs, ...) before a run creates anything; `where` names the config file in the message.
+  virtual void check_model(const LlamaConfig& c, const std::string& where) const {}
   // Module name ("self_attn.q_proj", ...) -> artifact, for the linears of `which` (the statistics
   // hold what needs() asked for, for those linears' inputs).
   virtual std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block, const BlockStatistics& stats,

@@ -12,6 +12,9 @@ namespace {
 class Rtn : public Method {
  public:
   explicit Rtn(UniformQuantSpec spec) : spec_(spec) {}
+  void check_model(const LlamaConfig& c, const std::string& where) const override {
+    check_group_size_divides(spec_.group_size, c, where);
+  }
   MethodNeeds needs() const override { return {}; }
 
   std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block, const BlockStatistics&,

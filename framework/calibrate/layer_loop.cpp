@@ -60,6 +60,16 @@ BlockStatistics gather_hessians(const BlockWeights& b, const LlamaConfig& c, con
   return stats;
 }
 
+// The statistics a solve will use must be finite: a NaN there comes from the block's inputs, and
+// a solver would fail on it far from the cause (or commit NaN grids).
+void check_finite(const BlockStatistics& stats, int64_t block) {
+  for (int k = 0; k < 4; ++k)
+    LOWBIT_CHECK(!stats.hessian[k].defined() || stats.hessian[k].isfinite().all().item<bool>(), "block ", block,
+                 ": the Hessian of the '", input_name(static_cast<LinearInput>(k)),
+                 "' input is not finite: the block's calibration activations contain NaN/Inf (with bfloat16 or "
+                 "float16 activations they may overflow: try distributed.activations: float32)");
+}
+
 }  // namespace
 
 // Quantizes one block. With true_sequential (the reference's --true-sequential), the linears are
@@ -89,6 +99,7 @@ std::map<std::string, QuantizedLinear> calibrate_block(int64_t block_index, cons
       for (at::Tensor& h : cached->hessian)
         if (h.defined()) h = h.to(hidden.device());
     const BlockStatistics stats = cached ? *cached : gather_hessians(bw, c, hidden, rope, opt.micro_batch, all);
+    check_finite(stats, block_index);
     if (shared && !cached) opt.statistics_cache->store(block_index, stats);
     keep(stats);
     return method.quantize_block(bw, stats, LinearSet::all());
@@ -96,6 +107,7 @@ std::map<std::string, QuantizedLinear> calibrate_block(int64_t block_index, cons
   std::map<std::string, QuantizedLinear> quantized;
   for (LinearInput in : all) {
     const BlockStatistics stats = gather_hessians(with_quantized(bw, quantized), c, hidden, rope, opt.micro_batch, {in});
+    check_finite(stats, block_index);
     keep(stats);
     quantized.merge(method.quantize_block(bw, stats, LinearSet::only(in)));
   }

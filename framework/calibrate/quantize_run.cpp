@@ -15,6 +15,7 @@
 #include "framework/calibrate/statistics_cache.h"
 #include "framework/config/yaml_reader.h"
 #include "framework/core/error.h"
+#include "framework/core/file_lock.h"
 #include "framework/core/files.h"
 #include "framework/data/calibration.h"
 #include "framework/dist/communicator.h"
@@ -24,8 +25,10 @@
 #include "framework/core/device.h"
 #include "framework/data/text_corpus.h"
 #include "framework/model/fingerprint.h"
+#include "framework/model/weight_digests.h"
 #include "framework/model/llama_forward.h"
 #include "framework/model/tokenizer.h"
+#include "framework/store/run_manifest.h"
 #include "framework/store/shard.h"
 
 namespace lowbit {
@@ -70,10 +73,12 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
     LOWBIT_CHECK(cfg.model.has_weights, cfg.source, ": key 'model': ", cfg.model_spec, " has no weights at its path (",
                  cfg.model.path, "); quantize needs config.json and safetensors there");
     dtypes = compute_dtypes(devices.device, cfg.model.config, cfg.distributed.activations);
-    fs::create_directories(run / "shards");
+    // Everything that can be checked from the config and the model's shapes is checked before the
+    // run directory is created: a failed set-up leaves nothing behind.
     YamlSection method_params = load_yaml_text(cfg.method_config, cfg.source + " (method)");
     method_params.get<std::string>("name");
     method = MethodRegistry::builtin().get(cfg.method).create(method_params);
+    method->check_model(cfg.model.config, cfg.source);
     PlanSettings plan_settings;
     plan_settings.ranks = size;
     plan = make_partition_plan(cfg.model.config, plan_settings);
@@ -92,6 +97,7 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
 
   LlamaWeights w;
   ShardHeader header;
+  WeightDigests digests;
   std::unique_ptr<ShardWriter> shard_writer;
   const std::string shard_name = shard_file_name(rank, size);
   const std::string shard_path = (run / "shards" / shard_name).string();
@@ -106,13 +112,26 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
     w = load_llama(cfg.model.path, load);
     header.method = cfg.method;
     header.method_config = cfg.method_config;
-    header.model_fingerprint = model_fingerprint(cfg.model.path);
+    digests = weight_digests(cfg.model.path);  // one read of the whole model, then cached
+    header.model_fingerprint = model_fingerprint(cfg.model.path, digests);
+    header.model_tensors = nlohmann::json(digests).dump();
     header.calibration_fingerprint = calib_fp;
     header.rank = rank;
     header.world_size = size;
     header.first_block = mine.first_block;
     header.end_block = mine.end_block;
     header.build_version = LOWBIT_VERSION;
+  });
+  // Only now is anything created: the run directory, its lock (one quantize per run directory;
+  // rank 0 holds it for the job), then each rank's shard.
+  std::unique_ptr<FileLock> lock;
+  collective_step(comm, [&] {
+    if (rank != 0) return;
+    fs::create_directories(run / "shards");
+    lock = std::make_unique<FileLock>((run / ".lowbit-quantize.lock").string(), "lowbit quantize " + cfg.source);
+  });
+  collective_step(comm, [&] {
+    fs::create_directories(run / "shards");  // a rank on a host that does not share rank 0's view
     shard_writer = std::make_unique<ShardWriter>(shard_path, header);  // refuses another run's shard
   });
   ShardWriter& shard = *shard_writer;
@@ -186,8 +205,8 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
   for (const std::string& s : all) shards.push_back(nlohmann::json::parse(s));
   nlohmann::json manifest = {
       {"format", "lowbit-run"},
-      {"version", 1},
-      {"model", {{"name", cfg.model.name}, {"path", fs::absolute(cfg.model.path).lexically_normal().string()}, {"fingerprint", header.model_fingerprint}}},
+      {"version", kManifestVersion},
+      {"model", {{"name", cfg.model.name}, {"path", fs::absolute(cfg.model.path).lexically_normal().string()}, {"fingerprint", header.model_fingerprint}, {"tensors", digests}}},
       {"method", cfg.method},
       {"method_config", cfg.method_config},
       {"calibration", {{"source", cfg.calibration.source}, {"style", cfg.calibration.style},
@@ -197,6 +216,7 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
       {"compute", {{"device", devices.device.is_cuda() ? "cuda" : "cpu"}, {"backend", devices.backend},
                    {"weights", float_dtype_name(dtypes.weights)}, {"activations", float_dtype_name(dtypes.activations)}}},
       {"world_size", size},
+      {"num_blocks", n_blocks},
       {"shards", shards},
       {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()},
       {"lowbit_version", LOWBIT_VERSION}};

@@ -17,6 +17,10 @@ void add_quantize(CLI::App& app) {
                   "key=value settings applied to the YAML first, e.g. method.bits=3, distributed.device=cuda "
                   "(auto|cpu|cuda; one rank per GPU), distributed.backend=mpi (auto|mpi|nccl), "
                   "distributed.activations=float32 (model|float32); docs/devices.md");
+  cmd->footer(
+      "Everything checkable from the config and the model's shapes is checked before RUN_DIR is created. One quantize "
+      "per RUN_DIR: rank 0 holds RUN_DIR/.lowbit-quantize.lock (a lock of a killed job on this host is taken over "
+      "with a warning). docs/reliability.md.");
   cmd->callback([path, overrides] {
     ExperimentConfig cfg;
     collective_step(world(), [&] { cfg = ExperimentConfig::from_yaml(*path, *overrides); });

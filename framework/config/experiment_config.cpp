@@ -17,7 +17,8 @@ ExperimentConfig ExperimentConfig::from_yaml(const std::string& path, const std:
   YamlSection m = root.section("method");
   c.method = m.get<std::string>("name");
   c.method_config = YAML::Dump(m.node()) + "\n";
-  MethodRegistry::builtin().get(c.method).create(m);  // validates the method's parameters (and finishes m)
+  // Validates the method's parameters (and finishes m), and against the model's shapes.
+  MethodRegistry::builtin().get(c.method).create(m)->check_model(c.model.config, path);
 
   YamlSection cal = root.section("calibration");
   CalibrationConfig& k = c.calibration;
@@ -31,6 +32,9 @@ ExperimentConfig ExperimentConfig::from_yaml(const std::string& path, const std:
   LOWBIT_CHECK(k.style == "stream" || k.style == "documents", path, ": key 'calibration.style' must be stream or documents, got '",
                k.style, "'");
   LOWBIT_CHECK(k.nsamples >= 1 && k.seq_len >= 2, path, ": calibration.nsamples must be >= 1 and seq_len >= 2");
+  LOWBIT_CHECK(k.seq_len <= c.model.config.max_position_embeddings, path, ": key 'calibration.seq_len' is ", k.seq_len,
+               ", beyond the ", c.model.config.max_position_embeddings, " positions of ", c.model_spec,
+               " (max_position_embeddings)");
 
   if (root.has("distributed")) {
     YamlSection d = root.section("distributed");

@@ -9,6 +9,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -18,9 +19,14 @@
 
 namespace lowbit {
 
+// Qualified key ("method.bits") -> the command-line override that set it ("method.bits=abc"), so
+// an error in an overridden value names the override, not a line of the file.
+using YamlOverrides = std::map<std::string, std::string>;
+
 class YamlSection {
  public:
-  YamlSection(YAML::Node node, std::string file, std::string path);
+  YamlSection(YAML::Node node, std::string file, std::string path,
+              std::shared_ptr<const YamlOverrides> overrides = nullptr);
   const YAML::Node& node() const { return node_; }
 
   bool has(const std::string& key) const;
@@ -46,18 +52,22 @@ class YamlSection {
     try {
       return v.as<T>();
     } catch (const YAML::Exception&) {
-      LOWBIT_FAIL(where(v), ": key '", qualified(key), "' must be ", type_name<T>(), ", got '", YAML::Dump(v), "'");
+      LOWBIT_FAIL(where_key(key, v), ": key '", qualified(key), "' must be ", type_name<T>(), ", got '", YAML::Dump(v),
+                  "'");
     }
   }
   template <typename T>
   static const char* type_name();
   std::string where(const YAML::Node& n) const;
+  // where(n), or the override that set `key` (or a section above it).
+  std::string where_key(const std::string& key, const YAML::Node& n) const;
   std::string qualified(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
 
   YAML::Node node_;
   std::string file_;
   std::string path_;
   std::set<std::string> read_;
+  std::shared_ptr<const YamlOverrides> overrides_;
 };
 
 template <> const char* YamlSection::type_name<int>();
@@ -68,7 +78,8 @@ template <> const char* YamlSection::type_name<std::string>();
 template <> const char* YamlSection::type_name<std::vector<std::string>>();
 template <> const char* YamlSection::type_name<YAML::Node>();
 
-// Loads a YAML file whose top level is a mapping.
+// Loads a YAML file whose top level is a mapping. A key that appears twice in one mapping is
+// refused (YAML 1.2 requires unique keys; yaml-cpp would keep the first silently), naming both lines.
 YamlSection load_yaml_file(const std::string& path);
 // The same for YAML text (`origin` names it in messages).
 YamlSection load_yaml_text(const std::string& text, const std::string& origin);

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -20,10 +22,13 @@ std::string read_file(const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
-  const std::string tmp = path + ".tmp";
+  // One temporary name per process: two processes writing the same file (ranks caching the same
+  // digests) never write into each other's temporary; the last rename wins, each file whole.
+  LOWBIT_CHECK(!std::filesystem::is_directory(path), path, ": is a directory (expected a file name)");
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    LOWBIT_CHECK(out.good(), tmp, ": cannot create");
+    LOWBIT_CHECK(out.good(), path, ": cannot create (does its directory exist and is it writable?)");
     try {
       write(out);
     } catch (...) {
@@ -40,6 +45,7 @@ void write_file_atomic(const std::string& path, const std::function<void(std::os
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
+  if (ec) std::remove(tmp.c_str());  // nothing of a failed write stays behind
   LOWBIT_CHECK(!ec, path, ": cannot rename ", tmp, " into place: ", ec.message());
 }
 
@@ -51,7 +57,7 @@ nlohmann::json parse_json_object(const std::string& text, const std::string& ori
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     LOWBIT_FAIL(origin, ": not valid JSON: ", e.what());
   }
   LOWBIT_CHECK(j.is_object(), origin, ": expected a JSON object, got ", j.type_name());

@@ -6,7 +6,9 @@
 #include <filesystem>
 
 #include "framework/core/files.h"
+#include "framework/core/error.h"
 #include "framework/model/safetensors.h"
+#include "framework/model/weight_digests.h"
 
 namespace lowbit {
 
@@ -18,6 +20,10 @@ void Fnv1a::add(const void* data, std::size_t n) {
 std::string Fnv1a::hex() const { return fmt::format("{:016x}", h_); }
 
 std::string model_fingerprint(const std::string& model_dir) {
+  return model_fingerprint(model_dir, weight_digests(model_dir));
+}
+
+std::string model_fingerprint(const std::string& model_dir, const std::map<std::string, std::string>& digests) {
   Fnv1a f;
   f.add(read_file((std::filesystem::path(model_dir) / "config.json").string()));
   SafetensorsModel model(model_dir);
@@ -26,6 +32,9 @@ std::string model_fingerprint(const std::string& model_dir) {
     f.add(name);
     f.add(dtype_name(t.dtype));
     for (int64_t d : t.shape) f.add(&d, sizeof d);
+    const auto it = digests.find(name);
+    LOWBIT_ASSERT(it != digests.end(), "no weight digest for ", name);
+    f.add(it->second);
   }
   return f.hex();
 }

@@ -4,6 +4,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <map>
 #include <string>
 
 namespace lowbit {
@@ -18,9 +19,11 @@ class Fnv1a {
   uint64_t h_ = 0xcbf29ce484222325ULL;
 };
 
-// config.json's bytes + every tensor's name, dtype and shape (not the weights: a fingerprint must
-// be cheap for 70B; the names/shapes/dtypes and config identify a checkpoint family).
+// config.json's bytes + every tensor's name, dtype, shape and weight digest (weight_digests.h:
+// one read of the whole model the first time, then cached by file size and time).
 std::string model_fingerprint(const std::string& model_dir);
+// The same fingerprint from digests already computed.
+std::string model_fingerprint(const std::string& model_dir, const std::map<std::string, std::string>& digests);
 // The calibration token ids and the settings that produced them.
 std::string calibration_fingerprint(const at::Tensor& ids, const std::string& settings);
 

@@ -1,5 +1,7 @@
 #include "framework/model/llama_arch.h"
 
+#include <set>
+
 #include <sstream>
 
 #include "framework/core/error.h"
@@ -86,6 +88,25 @@ void check_tensors(SafetensorsModel& model, const std::vector<TensorSpec>& specs
     LOWBIT_CHECK(dtype_is_weight_float(t.dtype), model.file_of(s.name), ": tensor '", s.name, "' has dtype ",
                  dtype_name(t.dtype), ", expected F32, F16 or BF16");
   }
+}
+
+void check_no_unknown_tensors(const SafetensorsModel& model, const LlamaConfig& c, const std::string& config_path) {
+  std::set<std::string> known;
+  for (const TensorSpec& s : all_tensors(c)) known.insert(s.name);
+  if (c.tie_word_embeddings) known.insert("lm_head.weight");
+  std::vector<std::string> unknown;
+  for (const std::string& name : model.names()) {
+    const std::string buffer = ".rotary_emb.inv_freq";
+    const bool is_buffer = name.size() >= buffer.size() && name.compare(name.size() - buffer.size(), buffer.size(), buffer) == 0;
+    if (!known.count(name) && !is_buffer) unknown.push_back(name);
+  }
+  if (unknown.empty()) return;
+  std::string list;
+  for (std::size_t i = 0; i < unknown.size() && i < 3; ++i) list += (i ? ", " : "") + unknown[i];
+  LOWBIT_FAIL(model.sharded() ? model.dir() + "/model.safetensors.index.json" : model.dir() + "/model.safetensors",
+              ": ", unknown.size(), " tensor", unknown.size() > 1 ? "s" : "", " that ", config_path,
+              " does not describe (", list, unknown.size() > 3 ? ", ..." : "",
+              "): the weights and the config disagree (biases, more layers, another architecture)");
 }
 
 }  // namespace lowbit

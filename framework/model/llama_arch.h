@@ -39,5 +39,10 @@ std::string shape_to_string(const std::vector<int64_t>& shape);
 // (or index) and the tensor.
 void check_tensors(SafetensorsModel& model, const std::vector<TensorSpec>& specs,
                    const std::string& config_path);
+// Refuses tensors the config does not describe (biases with attention_bias false, layers beyond
+// num_hidden_layers, another architecture's weights): they would be ignored, and the numbers wrong.
+// Allowed: RoPE's recomputed inv_freq buffers, and lm_head.weight beside tied embeddings (ignored,
+// as transformers ties it to the embedding).
+void check_no_unknown_tensors(const SafetensorsModel& model, const LlamaConfig& c, const std::string& config_path);
 
 }  // namespace lowbit

@@ -46,14 +46,23 @@ class Fields {
                  j_[key].dump());
     return j_[key].get<std::string>();
   }
-  // A token id; configs may hold a list (several EOS ids): the first is kept.
-  int64_t token_id_or(const char* key) const {
+  // A token id in [0, vocab); configs may hold a list (several EOS ids): each is checked, the
+  // first is kept.
+  int64_t token_id_or(const char* key, int64_t vocab) const {
     if (!has(key)) return -1;
     const json& v = j_[key];
-    const json& first = v.is_array() && !v.empty() ? v[0] : v;
-    LOWBIT_CHECK(first.is_number_integer(), origin_, ": field '", key,
-                 "' must be a token id, got ", v.dump());
-    return first.get<int64_t>();
+    const json list = v.is_array() ? v : json::array({v});
+    LOWBIT_CHECK(!list.empty(), origin_, ": field '", key, "' is an empty list");
+    for (const json& id : list)
+      LOWBIT_CHECK(id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() < vocab, origin_, ": field '",
+                   key, "' must be a token id in [0, vocab_size = ", vocab, "), got ", v.dump());
+    return list[0].get<int64_t>();
+  }
+  // Fields lowbit does not use but transformers reads: a wrong type means a damaged or foreign file.
+  void number_at_least_or_absent(const char* key, double low) const {
+    if (!has(key)) return;
+    LOWBIT_CHECK(j_[key].is_number() && j_[key].get<double>() >= low, origin_, ": field '", key,
+                 "' must be a number >= ", low, ", got ", j_[key].dump());
   }
 
  private:
@@ -112,9 +121,26 @@ LlamaConfig LlamaConfig::from_json_text(const std::string& text, const std::stri
   c.tie_word_embeddings = f.bool_or("tie_word_embeddings", false);
   c.torch_dtype = f.string_or("dtype", f.string_or("torch_dtype", "float32"));
   c.hidden_act = f.string_or("hidden_act", "silu");
-  c.bos_token_id = f.token_id_or("bos_token_id");
-  c.eos_token_id = f.token_id_or("eos_token_id");
+  c.bos_token_id = f.token_id_or("bos_token_id", c.vocab_size);
+  c.eos_token_id = f.token_id_or("eos_token_id", c.vocab_size);
+  f.token_id_or("pad_token_id", c.vocab_size);
+  f.bool_or("use_cache", true);
+  f.number_at_least_or_absent("attention_dropout", 0);
+  f.number_at_least_or_absent("initializer_range", 0);
+  f.positive_int_or("pretraining_tp", 1);  // > 1 splits the matmuls in transformers: the same product
   read_rope(j, origin, c.rope);
+  // The checkpoint's class: another head (sequence classification, a vision-language wrapper) has
+  // other weights and outputs, even where the decoder is LLaMA's.
+  if (f.has("architectures")) {
+    const json& a = j["architectures"];
+    bool causal_lm = false;
+    LOWBIT_CHECK(a.is_array(), origin, ": field 'architectures' must be a list of class names, got ", a.dump());
+    for (const json& name : a) {
+      LOWBIT_CHECK(name.is_string(), origin, ": field 'architectures' must be a list of class names, got ", a.dump());
+      causal_lm = causal_lm || name.get<std::string>() == "LlamaForCausalLM";
+    }
+    LOWBIT_CHECK(causal_lm, origin, ": field 'architectures' is ", a.dump(), "; lowbit runs LlamaForCausalLM");
+  }
 
   LOWBIT_CHECK(c.num_attention_heads % c.num_key_value_heads == 0, origin,
                ": field 'num_key_value_heads' (", c.num_key_value_heads,

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "framework/core/device.h"
 #include "framework/core/error.h"
 #include "framework/core/files.h"
 #include "framework/model/llama_arch.h"
@@ -30,6 +31,11 @@ at::Tensor read(SafetensorsModel& model, const TensorSpec& spec, c10::ScalarType
                                     at::TensorOptions().dtype(scalar_type(v.info->dtype)));
   at::Tensor owned = mapped.to(device, dtype, /*non_blocking=*/false, /*copy=*/true);
   model.release(spec.name);  // the copy is what the rank keeps
+  // A NaN or Inf weight would give NaN outputs far from here (a null perplexity, a failed solve).
+  if (!owned.isfinite().all().item<bool>())
+    LOWBIT_FAIL(*v.file, ": tensor ", spec.name, " has ", owned.isfinite().logical_not().sum().item<int64_t>(),
+                " non-finite value(s) (NaN or Inf) after conversion to ", float_dtype_name(dtype),
+                mapped.isfinite().all().item<bool>() ? " (they are finite in the file: it overflows this dtype)" : "");
   return owned;
 }
 
@@ -140,6 +146,7 @@ LlamaWeights load_llama(const std::string& model_dir, const LoadOptions& opt) {
     wanted.push_back(lm_head_tensor(c));
   }
   check_tensors(model, wanted, config_path);
+  check_no_unknown_tensors(model, c, config_path);
 
   w.first_block = opt.first_block;
   if (opt.embedding) w.embedding = read(model, embedding_tensor(c), opt.dtype, opt.device);

@@ -46,7 +46,9 @@ class File {
   std::vector<std::string> children(const std::string& group) const;  // sorted names
 
   void write_tensor(const std::string& dataset, const at::Tensor& t);  // f32 f64 i32 i64 u8 i8
+  // Non-empty tensors of rank >= 1 are stored with a Fletcher32 checksum per chunk, checked by read.
   at::Tensor read_tensor(const std::string& dataset) const;
+  bool has_checksum(const std::string& dataset) const;  // the dataset carries the Fletcher32 filter
 
   void set_attr(const std::string& object, const std::string& name, const std::string& value);
   void set_attr(const std::string& object, const std::string& name, int64_t value);

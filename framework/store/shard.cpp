@@ -4,10 +4,15 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "framework/core/error.h"
+#include "framework/model/weight_digests.h"
 #include "framework/store/hdf5_file.h"
+#include "framework/store/uniform_artifact.h"
 #include "methods/common/uniform_quantizer.h"
 
 namespace lowbit {
@@ -33,19 +38,44 @@ ShardHeader read_header(const h5::File& f) {
                ": attribute 'format' is not '", kShardFormat, "': not a lowbit shard");
   const int64_t version = f.attr_int("/", "version");
   LOWBIT_CHECK(version == kShardVersion, f.path(), ": attribute 'version' is ", version, "; this lowbit reads version ",
-               kShardVersion, " (re-run the quantization, or use the lowbit that wrote it)");
+               kShardVersion,
+               version < kShardVersion ? " (version 1 shards carry no checksums: quantize again with this lowbit)"
+                                       : " (use the lowbit that wrote it)");
   ShardHeader h;
   for (const auto& [name, field] : string_fields()) h.*field = f.attr_string("/", name);
   for (const auto& [name, field] : int_fields()) h.*field = f.attr_int("/", name);
   h.build_version = f.has_attr("/", "build_version") ? f.attr_string("/", "build_version") : "";
+  h.model_tensors = f.has_attr("/", "model_tensors") ? f.attr_string("/", "model_tensors") : "";
   return h;
+}
+
+// Which tensors differ between two {tensor: digest} JSON texts, for messages.
+std::string describe_tensor_difference(const std::string& expected, const std::string& actual) {
+  try {
+    const std::string d = describe_weight_difference(nlohmann::json::parse(expected).get<WeightDigests>(),
+                                                     nlohmann::json::parse(actual).get<WeightDigests>());
+    return d.empty() ? "the tensor digests agree; config.json or a tensor's name, dtype or shape differs" : d;
+  } catch (const std::exception&) {
+    return "no tensor digests recorded to say which tensor";
+  }
+}
+
+bool same_run(const ShardHeader& a, const ShardHeader& b) {
+  for (const auto& [name, field] : string_fields())
+    if (a.*field != b.*field) return false;
+  for (const auto& [name, field] : int_fields())
+    if (a.*field != b.*field) return false;
+  return true;
 }
 
 std::vector<int64_t> committed(const h5::File& f) {
   std::vector<int64_t> out;
   for (const std::string& name : f.children("/blocks")) {
     const std::string g = "/blocks/" + name;
-    if (f.has_attr(g, "committed") && f.attr_int(g, "committed") == 1) out.push_back(std::stoll(name));
+    if (!(f.has_attr(g, "committed") && f.attr_int(g, "committed") == 1)) continue;
+    LOWBIT_CHECK(!name.empty() && name.size() <= 9 && name.find_first_not_of("0123456789") == std::string::npos,
+                 f.path(), ": group /blocks/", name, " is not named by a block number");
+    out.push_back(std::stoll(name));
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -61,6 +91,18 @@ ShardWriter::ShardWriter(const std::string& path, const ShardHeader& header) {
   if (std::filesystem::exists(path)) {
     file_ = std::make_unique<h5::File>(h5::File::open(path, /*writable=*/true));
     const ShardHeader have = read_header(*file_);
+    if (committed(*file_).empty() && !same_run(have, header)) {
+      // A shard without a committed block holds nothing to lose (a set-up that failed after
+      // creating it): a corrected config starts it afresh instead of being refused as another run.
+      std::fprintf(stderr, "note: %s: replacing a shard of another config that has no committed block\n", path.c_str());
+      file_.reset();
+      create(path, header);
+      return;
+    }
+    LOWBIT_CHECK(have.model_fingerprint == header.model_fingerprint, path,
+                 ": attribute 'model_fingerprint' differs from this run's: the shard belongs to another run, made "
+                 "from other weights (", describe_tensor_difference(have.model_tensors, header.model_tensors),
+                 "); use a new run directory, or the model it was made from");
     for (const auto& [name, field] : string_fields())
       LOWBIT_CHECK(have.*field == header.*field, path, ": attribute '", name,
                    "' differs from this run's; the shard belongs to another run (use a new run directory)");
@@ -78,12 +120,17 @@ ShardWriter::ShardWriter(const std::string& path, const ShardHeader& header) {
     file_->flush();
     return;
   }
+  create(path, header);
+}
+
+void ShardWriter::create(const std::string& path, const ShardHeader& header) {
   file_ = std::make_unique<h5::File>(h5::File::create(path));
   file_->set_attr("/", "format", std::string(kShardFormat));
   file_->set_attr("/", "version", kShardVersion);
   for (const auto& [name, field] : string_fields()) file_->set_attr("/", name, header.*field);
   for (const auto& [name, field] : int_fields()) file_->set_attr("/", name, header.*field);
   file_->set_attr("/", "build_version", header.build_version);
+  file_->set_attr("/", "model_tensors", header.model_tensors);
   file_->ensure_group("/blocks");
   file_->ensure_group("/stats");
   file_->flush();
@@ -97,6 +144,15 @@ void ShardWriter::commit_block(int64_t block, const std::map<std::string, Quanti
                                const std::map<std::string, at::Tensor>& stats) {
   const std::string g = block_group(block);
   LOWBIT_ASSERT(!file_->exists(g), "block ", block, " is already in ", file_->path());
+  for (const auto& [module, q] : linears) {
+    const std::string where = file_->path() + ": block " + std::to_string(block) + " " + module;
+    LOWBIT_CHECK(q.weight.defined() && q.weight.isfinite().all().item<bool>(), where,
+                 ": the quantized weight is not finite; nothing of the block was written");
+    check_uniform_artifact(q, where);
+  }
+  for (const auto& [name, t] : stats)
+    LOWBIT_CHECK(t.isfinite().all().item<bool>(), file_->path(), ": block ", block, " statistic ", name,
+                 " is not finite; nothing of the block was written");
   file_->ensure_group(g);
   for (const auto& [module, q] : linears) {
     const std::string m = g + "/" + module;
@@ -140,12 +196,18 @@ std::map<std::string, QuantizedLinear> ShardReader::read_block(int64_t block) co
     q.bits = static_cast<int>(file_->attr_int(m, "bits"));
     q.group_size = file_->attr_int(m, "group_size");
     q.symmetric = file_->attr_int(m, "symmetric") != 0;
-    q.loss = std::stod(file_->attr_string(m, "loss"));
-    for (const std::string& name : file_->children(m)) q.tensors[name] = file_->read_tensor(m + "/" + name);
-    LOWBIT_CHECK(q.format == "uniform", file_->path(), ": ", m, "@format is '", q.format,
-                 "', which this lowbit cannot dequantize");
-    for (const char* t : {"codes", "scale", "zero", "g_idx"})
-      LOWBIT_CHECK(q.tensors.count(t), file_->path(), ": ", m, " lacks dataset '", t, "'");
+    const std::string loss = file_->attr_string(m, "loss");
+    char* end = nullptr;
+    q.loss = std::strtod(loss.c_str(), &end);
+    LOWBIT_CHECK(!loss.empty() && end == loss.c_str() + loss.size(), file_->path(), ": ", m, "@loss '", loss,
+                 "' is not a number");
+    for (const std::string& name : file_->children(m)) {
+      at::Tensor t = file_->read_tensor(m + "/" + name);  // checksums verified by HDF5
+      LOWBIT_CHECK(t.numel() == 0 || t.dim() == 0 || file_->has_checksum(m + "/" + name), file_->path(), ": ", m, "/",
+                   name, " carries no checksum");
+      q.tensors[name] = std::move(t);
+    }
+    check_uniform_artifact(q, file_->path() + ": " + m);
     q.weight = dequantize_uniform(q.tensors["codes"], q.tensors["scale"], q.tensors["zero"], q.tensors["g_idx"]);
     out.emplace(module, std::move(q));
   }

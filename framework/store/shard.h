@@ -21,7 +21,8 @@ class File;
 }
 
 inline constexpr const char* kShardFormat = "lowbit-shard";
-inline constexpr int64_t kShardVersion = 1;
+// 2: every dataset checksummed (Fletcher32), metadata in the checksummed 1.8+ HDF5 format.
+inline constexpr int64_t kShardVersion = 2;
 
 struct ShardHeader {
   std::string method;                   // registry name
@@ -31,6 +32,7 @@ struct ShardHeader {
   int64_t rank = 0, world_size = 1;
   int64_t first_block = 0, end_block = 0;  // blocks this rank owns: [first, end)
   std::string build_version;
+  std::string model_tensors;  // JSON {tensor: weight digest}: names what differs when the fingerprint does
 };
 
 // "rank-00001-of-00004.h5"
@@ -39,16 +41,20 @@ std::string shard_file_name(int64_t rank, int64_t world_size);
 class ShardWriter {
  public:
   // Creates `path`, or reopens it to resume: its header must equal `header` field for field
-  // (else refused, naming the file and the field), and any uncommitted block is removed.
+  // (else refused, naming the file and the field), and any uncommitted block is removed. A shard
+  // of another header without any committed block (a failed set-up) is replaced, with a note.
   ShardWriter(const std::string& path, const ShardHeader& header);
   ~ShardWriter();
   std::vector<int64_t> committed_blocks() const;
   // Writes and commits block `block` (which must not be committed yet); `stats` maps a statistic's
-  // path inside /stats/<block>/ (e.g. "attention/hessian") to its tensor.
+  // path inside /stats/<block>/ (e.g. "attention/hessian") to its tensor. Every artifact is checked
+  // first (check_uniform_artifact, finite statistics): a NaN is refused, naming the tensor, and
+  // nothing of the block is written.
   void commit_block(int64_t block, const std::map<std::string, QuantizedLinear>& linears,
                     const std::map<std::string, at::Tensor>& stats = {});
 
  private:
+  void create(const std::string& path, const ShardHeader& header);
   std::unique_ptr<h5::File> file_;
 };
 
@@ -58,7 +64,8 @@ class ShardReader {
   ~ShardReader();
   const ShardHeader& header() const { return header_; }
   std::vector<int64_t> committed_blocks() const;
-  // The artifacts of a committed block, each with its dequantized weight rebuilt.
+  // The artifacts of a committed block, each checked (checksums, check_uniform_artifact) and with
+  // its dequantized weight rebuilt.
   std::map<std::string, QuantizedLinear> read_block(int64_t block) const;
   std::map<std::string, at::Tensor> read_stats(int64_t block) const;
   const std::string& path() const;

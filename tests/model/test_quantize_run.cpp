@@ -9,6 +9,7 @@
 
 #include "evaluation/perplexity.h"
 #include "framework/calibrate/quantize_run.h"
+#include "framework/core/file_lock.h"
 #include "framework/core/files.h"
 #include "framework/model/safetensors_writer.h"
 #include "framework/model/tokenizer.h"
@@ -122,6 +123,53 @@ TEST(QuantizeRun, StatisticsCacheIsSharedBetweenFullPrecisionRuns) {
   write_safetensors(block0, {{"attention/hessian", DType::F32, {4, 4}, h.data_ptr()}},
                     {{"model_fingerprint", "0000"}, {"calibration_fingerprint", "0000"}});
   EXPECT_LOWBIT_ERROR(run("w2", 2, true), {"block-00000.safetensors", "another model or calibration set"});
+}
+
+// A setting the model's shapes cannot take is refused before anything is created, so the corrected
+// config is not then refused as "another run".
+TEST(QuantizeRun, GroupSizeNotDividingTheInputsIsRefusedBeforeAnythingIsCreated) {
+  test::TempDir dir;
+  const std::string yaml = experiment(dir, "gptq", 4);
+  EXPECT_LOWBIT_ERROR(quantize_run(ExperimentConfig::from_yaml(yaml, {"method.group_size=100"})),
+                      {yaml, "'method.group_size'", "100 does not divide", "inputs"});
+  EXPECT_FALSE(std::filesystem::exists(dir.file("gptq4"))) << "a refused set-up created the run directory";
+  const QuantizeResult r = quantize_run(ExperimentConfig::from_yaml(yaml), 0);
+  EXPECT_EQ(r.blocks_computed, 1);
+}
+
+// A shard left by a set-up that failed after creating it (no committed block) is replaced by the
+// corrected run; one with a committed block stays "another run" (RunDirectoryOfAnotherConfigIsRefused).
+TEST(QuantizeRun, ShardWithoutCommittedBlocksOfAnotherConfigIsReplaced) {
+  test::TempDir dir;
+  const std::string yaml = experiment(dir, "gptq", 4);
+  std::filesystem::create_directories(dir.file("gptq4/shards"));
+  ShardHeader other;
+  other.method = "rtn";
+  other.method_config = "bits: 2\n";
+  other.end_block = 1;
+  { ShardWriter w(dir.file("gptq4/shards/") + shard_file_name(0, 1), other); }
+  const QuantizeResult r = quantize_run(ExperimentConfig::from_yaml(yaml), 0);
+  EXPECT_EQ(r.blocks_computed, 1);
+  EXPECT_EQ(ShardReader(shard_of(r)).header().method, "gptq");
+}
+
+// One quantize per run directory: a second one finds the lock and is refused, naming the holder,
+// without touching the shards.
+TEST(QuantizeRun, RunDirectoryInUseIsRefused) {
+  test::TempDir dir;
+  const std::string yaml = experiment(dir, "gptq", 4);
+  quantize_run(ExperimentConfig::from_yaml(yaml), 0);
+  const std::string shard = dir.file("gptq4/shards/") + shard_file_name(0, 1);
+  const std::string before = test::read_file(shard);
+  {
+    const FileLock other(dir.file("gptq4/.lowbit-quantize.lock"), "lowbit quantize (another job)");
+    EXPECT_LOWBIT_ERROR(quantize_run(ExperimentConfig::from_yaml(yaml)),
+                        {".lowbit-quantize.lock", "locked by lowbit quantize (another job)", "still running"});
+  }
+  EXPECT_EQ(test::read_file(shard), before);
+  const QuantizeResult r = quantize_run(ExperimentConfig::from_yaml(yaml));  // free again: resumes
+  EXPECT_EQ(r.blocks_resumed, 1);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("gptq4/.lowbit-quantize.lock")));
 }
 
 TEST(QuantizeRun, MissingCalibrationFileIsNamed) {

@@ -115,6 +115,14 @@ def main():
         check(p.returncode != 0 and "--top" in msg and "Exception raised from" not in msg,
               f"--top -5 refused by name: {msg.strip()!r}")
 
+        # --out naming a directory is refused by name and leaves nothing behind.
+        outdir = os.path.join(tmp, "outdir")
+        os.makedirs(outdir)
+        p = run(lowbit, "logits", os.path.join(models, "gqa_llama3_untied"), "--ids", "1,2,3", "--out", outdir, ok=False)
+        left = [f for f in os.listdir(tmp) if f.startswith("outdir")]
+        check(p.returncode != 0 and "is a directory" in p.stderr and left == ["outdir"] and not os.listdir(outdir),
+              f"--out DIR refused, nothing left: rc {p.returncode}, {p.stderr.strip()!r}, files {left}")
+
     print(f"{len(failures)} failed")
     sys.exit(1 if failures else 0)
 

@@ -116,6 +116,44 @@ def main():
     check(p.returncode != 0 and "outside the run directory" in p.stdout + p.stderr,
           f"a shard path outside the run was not refused: {(p.stdout + p.stderr)[-300:]}")
 
+    # Non-finite numbers never become results: a NaN weight is refused at load naming the tensor,
+    # and weights that overflow in the forward pass (a final norm of 3e38) stop the evaluation at
+    # the first non-finite log-likelihood; neither writes a results file.
+    from safetensors.torch import load_file, save_file
+    def set_nan(t):
+        t.view(-1)[7] = float("nan")
+    for name, key, edit, needles in [
+            ("nan-weight", "model.layers.0.mlp.up_proj.weight", set_nan,
+             ["model.layers.0.mlp.up_proj.weight", "1 non-finite value(s)"]),
+            ("overflowing", "model.norm.weight", lambda t: t.fill_(3e38), ["wikitext2", "not finite", "NaN/Inf"])]:
+        broken = os.path.join(work, name)
+        shutil.copytree(model, broken)
+        for f in os.listdir(broken):
+            if f.endswith(".safetensors"):
+                t = load_file(os.path.join(broken, f))
+                if key in t:
+                    edit(t[key])
+                    save_file(t, os.path.join(broken, f), metadata={"format": "pt"})
+        o = os.path.join(work, f"{name}.json")
+        p = run([lowbit, "eval", broken, "--tasks", "wikitext2", "--limit", "1", "--out", o] + common, expect_ok=False)
+        msg = p.stdout + p.stderr
+        print(f"{name}: rc {p.returncode}: {[ln for ln in msg.splitlines() if 'error' in ln.lower()][:1]}")
+        check(p.returncode != 0 and all(n in msg for n in needles), f"{name}: not refused with {needles}: {msg[-400:]}")
+        check(not os.path.exists(o), f"{name}: a results file was written")
+
+    # Options are checked against what lowbit knows and the model's limits, before any work.
+    for args, needles in [
+            (["--tasks", "wikitext2", "--seq-len", "100000"], ["--seq-len 100000", "max_position_embeddings"]),
+            (["--tasks", "wikitext2,wikitext2"], ["--tasks names 'wikitext2' twice"]),
+            (["--tasks", "wikitext2", "--data", "piqa=x.jsonl"], ["--data piqa=x.jsonl", "not among --tasks"]),
+            (["--tasks", "wikitext2", "--data", "pika=x.jsonl"], ["--data pika=x.jsonl", "not a task lowbit knows"]),
+            (["--tasks", "wikitext2", "--limit", "-1"], ["--limit must be >= 0"])]:
+        o = os.path.join(work, "bad_option.json")
+        p = run([lowbit, "eval", model, "--out", o, "--data-dir", data] + args, expect_ok=False)
+        msg = p.stdout + p.stderr
+        check(p.returncode != 0 and all(n in msg for n in needles) and not os.path.exists(o),
+              f"{args}: not refused with {needles}: {msg[-300:]}")
+
     # Bad input: one clear message, no results file.
     bad = os.path.join(work, "bad")
     shutil.copytree(data, bad)

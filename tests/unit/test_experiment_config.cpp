@@ -71,3 +71,40 @@ TEST(ExperimentConfig, UnknownMethodIsRefusedListingTheAvailableOnes) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+TEST(ExperimentConfig, DuplicatedKeyIsRefusedNamingBothLines) {
+  test::TempDir dir;
+  EXPECT_LOWBIT_ERROR(ExperimentConfig::from_yaml(write_experiment(dir, "  bits: 2\n")),
+                      {"exp.yaml:6", "key 'method.bits' appears twice", "first at line 4"});
+  EXPECT_LOWBIT_ERROR(ExperimentConfig::from_yaml(write_experiment(dir), {"method={name: rtn, bits: 3, bits: 2}"}),
+                      {"override 'method={name: rtn, bits: 3, bits: 2}'", "'method.bits' appears twice"});
+}
+
+TEST(ExperimentConfig, ErrorInAnOverriddenValueNamesTheOverride) {
+  test::TempDir dir;
+  const std::string path = write_experiment(dir);
+  EXPECT_LOWBIT_ERROR(ExperimentConfig::from_yaml(path, {"method.bits=abc"}),
+                      {"override 'method.bits=abc'", "key 'method.bits' must be an integer"});
+  EXPECT_LOWBIT_ERROR(ExperimentConfig::from_yaml(path, {"distributed.micro_batch=[1]"}),
+                      {"override 'distributed.micro_batch=[1]'", "must be an integer"});
+  EXPECT_LOWBIT_ERROR(ExperimentConfig::from_yaml(path, {"method.bitz=3"}),
+                      {"override 'method.bitz=3'", "unknown key 'method.bitz'"});
+  // A value of the file keeps its line.
+  EXPECT_LOWBIT_ERROR(ExperimentConfig::from_yaml(write_experiment(dir, "  damp: x\n")),
+                      {"exp.yaml:6", "key 'method.damp' must be a number"});
+}
+
+TEST(ExperimentConfig, SettingsTheModelCannotTakeAreRefusedByKey) {
+  test::TempDir dir;
+  const std::string path = write_experiment(dir);
+  EXPECT_LOWBIT_ERROR(ExperimentConfig::from_yaml(path, {"method.group_size=100"}),
+                      {path, "key 'method.group_size'", "100 does not divide", "256 inputs"});
+  EXPECT_LOWBIT_ERROR(ExperimentConfig::from_yaml(path, {"calibration.seq_len=100000"}),
+                      {path, "key 'calibration.seq_len' is 100000", "max_position_embeddings"});
+}
+
+}  // namespace
+}  // namespace lowbit

@@ -93,6 +93,30 @@ TEST(LlamaConfig, InvalidJsonIsRefused) {
   EXPECT_LOWBIT_ERROR(LlamaConfig::from_json_text("{\"hidden_size\": ", "c.json"), {"c.json", "not valid JSON"});
 }
 
+TEST(LlamaConfig, EveryFieldTransformersReadsIsTypeChecked) {
+  const std::vector<std::pair<std::pair<std::string, std::string>, std::vector<std::string>>> cases = {
+      {{"\"bos_token_id\": 128000", "\"bos_token_id\": 128256"}, {"'bos_token_id'", "[0, vocab_size = 128256)"}},
+      {{"[128001, 128008, 128009]", "[128001, -1]"}, {"'eos_token_id'", "token id"}},
+      {{"[128001, 128008, 128009]", "[]"}, {"'eos_token_id'", "empty list"}},
+      {{"\"architectures\": [\"LlamaForCausalLM\"]", "\"architectures\": [\"LlamaForSequenceClassification\"]"},
+       {"'architectures'", "LlamaForSequenceClassification", "LlamaForCausalLM"}},
+      {{"\"architectures\": [\"LlamaForCausalLM\"]", "\"architectures\": \"LlamaForCausalLM\""},
+       {"'architectures'", "list of class names"}},
+      {{"\"attention_bias\": false", "\"attention_bias\": false, \"pretraining_tp\": 0"}, {"'pretraining_tp'"}},
+      {{"\"attention_bias\": false", "\"attention_bias\": false, \"use_cache\": \"yes\""}, {"'use_cache'"}},
+      {{"\"attention_bias\": false", "\"attention_bias\": false, \"attention_dropout\": -0.1"}, {"'attention_dropout'"}},
+      {{"\"attention_bias\": false", "\"attention_bias\": \"no\""}, {"'attention_bias'", "true or false"}},
+      {{"\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 0"}, {"'rms_norm_eps'", "positive number"}},
+      {{"\"factor\": 8.0", "\"factor\": \"8\""}, {"rope_scaling", "'factor'"}},
+  };
+  for (const auto& [edit, fragments] : cases) {
+    std::vector<std::string> want = fragments;
+    want.push_back("c.json");
+    EXPECT_LOWBIT_ERROR(LlamaConfig::from_json_text(with(edit.first, edit.second), "c.json"), (want));
+  }
+  EXPECT_NO_THROW(LlamaConfig::from_json_text(kLlama31V4, "c.json"));
+}
+
 TEST(LlamaConfig, MissingFileIsRefused) {
   EXPECT_LOWBIT_ERROR(LlamaConfig::from_file("/nonexistent/config.json"), {"/nonexistent/config.json", "cannot open"});
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <limits>
 
 #include "framework/config/yaml_reader.h"
 #include "framework/store/hdf5_file.h"
@@ -82,7 +83,10 @@ TEST(Shards, HalfWrittenBlockIsDroppedOnResume) {
 
 TEST(Shards, ShardOfAnotherModelIsRefused) {
   test::TempDir dir;
-  { ShardWriter writer(dir.file("s.h5"), header()); }
+  {  // with a committed block: a shard without one holds nothing and is replaced (next test)
+    ShardWriter writer(dir.file("s.h5"), header());
+    writer.commit_block(1, quantized_block(init_llama(small_config(), 7), 1));
+  }
   ShardHeader other = header();
   other.model_fingerprint = "model-def";
   EXPECT_LOWBIT_ERROR(ShardWriter(dir.file("s.h5"), other), {"s.h5", "'model_fingerprint'", "another run"});
@@ -117,6 +121,42 @@ TEST(Shards, HdfFileThatIsNotAShardIsRefused) {
 }
 
 TEST(Shards, FileNamesNameRankAndWorld) { EXPECT_EQ(shard_file_name(3, 8), "rank-00003-of-00008.h5"); }
+
+}  // namespace
+}  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+TEST(Shards, ShardOfAnotherConfigWithoutCommittedBlocksIsReplaced) {
+  test::TempDir dir;
+  { ShardWriter writer(dir.file("s.h5"), header()); }
+  ShardHeader other = header();
+  other.method_config = "bits: 4\ngroup_size: 32\n";
+  testing::internal::CaptureStderr();
+  { ShardWriter writer(dir.file("s.h5"), other); }
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("replacing a shard"), std::string::npos);
+  EXPECT_EQ(ShardReader(dir.file("s.h5")).header().method_config, other.method_config);
+}
+
+// Artifacts are checked before anything of a block is written: a NaN scale (a method gone wrong)
+// or a statistic with an Inf is refused naming the linear or statistic, and the block stays absent.
+TEST(Shards, NonFiniteArtifactOrStatisticIsRefusedBeforeCommit) {
+  test::TempDir dir;
+  const LlamaWeights w = init_llama(small_config(), 7);
+  auto block = quantized_block(w, 1);
+  block.at("mlp.up_proj").tensors.at("scale")[0][0] = std::numeric_limits<float>::quiet_NaN();
+  ShardWriter writer(dir.file("s.h5"), header());
+  EXPECT_LOWBIT_ERROR(writer.commit_block(1, block), {"block 1 mlp.up_proj", "scale is not finite and positive"});
+  const auto good = quantized_block(w, 1);
+  at::Tensor h = at::eye(64);
+  h[3][3] = std::numeric_limits<float>::infinity();
+  EXPECT_LOWBIT_ERROR(writer.commit_block(1, good, {{"attention/hessian", h}}),
+                      {"block 1 statistic attention/hessian", "not finite"});
+  EXPECT_TRUE(writer.committed_blocks().empty());
+  writer.commit_block(1, good);  // nothing of the refused attempts is in the way
+  EXPECT_EQ(writer.committed_blocks(), (std::vector<int64_t>{1}));
+}
 
 }  // namespace
 }  // namespace lowbit
