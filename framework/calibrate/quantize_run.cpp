@@ -127,7 +127,7 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
   std::unique_ptr<FileLock> lock;
   collective_step(comm, [&] {
     if (rank != 0) return;
-    fs::create_directories(run / "shards");
+    fs::create_directories(run);
     lock = std::make_unique<FileLock>((run / ".lowbit-quantize.lock").string(), "lowbit quantize " + cfg.source);
   });
   collective_step(comm, [&] {
