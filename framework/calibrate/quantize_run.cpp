@@ -101,6 +101,13 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
   std::unique_ptr<ShardWriter> shard_writer;
   const std::string shard_name = shard_file_name(rank, size);
   const std::string shard_path = (run / "shards" / shard_name).string();
+  // The weight digests: read once on rank 0 (the whole model, the first time; cached after) and
+  // sent to the others, rather than every rank reading every weight.
+  std::string digests_json;
+  collective_step(comm, [&] {
+    if (rank == 0) digests_json = nlohmann::json(weight_digests(cfg.model.path)).dump();
+  });
+  digests_json = comm.broadcast(digests_json, 0);
   collective_step(comm, [&] {
     LoadOptions load;
     load.first_block = mine.first_block;
@@ -112,9 +119,9 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
     w = load_llama(cfg.model.path, load);
     header.method = cfg.method;
     header.method_config = cfg.method_config;
-    digests = weight_digests(cfg.model.path);  // one read of the whole model, then cached
+    digests = nlohmann::json::parse(digests_json).get<WeightDigests>();
     header.model_fingerprint = model_fingerprint(cfg.model.path, digests);
-    header.model_tensors = nlohmann::json(digests).dump();
+    header.model_tensors = digests_json;
     header.calibration_fingerprint = calib_fp;
     header.rank = rank;
     header.world_size = size;

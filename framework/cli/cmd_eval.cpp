@@ -82,7 +82,12 @@ void add_eval(CLI::App& app) {
         LOWBIT_CHECK(eq != std::string::npos && eq > 0, "--data expects TASK=FILE, got '", d, "'");
         a->s.data_files[d.substr(0, eq)] = d.substr(eq + 1);
       }
-      target = resolve_eval_target(a->target, a->model);
+      // Rank 0 first: the first use of a model digests its weights and caches them; the other
+      // ranks then read the cache instead of every rank reading every weight.
+      if (comm.rank() == 0) target = resolve_eval_target(a->target, a->model);
+    });
+    collective_step(comm, [&] {
+      if (comm.rank() != 0) target = resolve_eval_target(a->target, a->model);
       if (a->out.empty())
         a->out = target.quantized ? (fs::path(a->target) / "results.json").string()
                                   : "results-" + target.model_name + ".json";

@@ -54,6 +54,7 @@ void verify_run(const std::string& run_dir) {
 }
 
 void run(const std::string& target) {
+  LOWBIT_CHECK(fs::exists(target), target, ": does not exist");
   if (fs::is_directory(target)) {
     if (fs::exists(fs::path(target) / "manifest.json")) {
       const RunManifest m = read_run_manifest(target);

@@ -47,7 +47,9 @@ std::string YamlSection::where_key(const std::string& key, const YAML::Node& n) 
 
 void YamlSection::finish() const {
   for (auto it = node_.begin(); it != node_.end(); ++it) {
-    const std::string key = it->first.as<std::string>();
+    LOWBIT_CHECK(it->first.IsScalar(), where(it->first), ": a key of ", path_.empty() ? "the document" : "'" + path_ + "'",
+                 " is ", YAML::Dump(it->first), "; keys are plain names");
+    const std::string key = it->first.Scalar();
     LOWBIT_CHECK(read_.count(key), where_key(key, it->first), ": unknown key '", qualified(key), "'");
   }
 }

@@ -108,3 +108,16 @@ TEST(ExperimentConfig, SettingsTheModelCannotTakeAreRefusedByKey) {
 
 }  // namespace
 }  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// Found by the yaml_config fuzz target: a key that is not a plain name escaped as a yaml-cpp exception.
+TEST(ExperimentConfig, KeyThatIsNotAPlainNameIsRefused) {
+  test::TempDir dir;
+  EXPECT_LOWBIT_ERROR(ExperimentConfig::from_yaml(write_experiment(dir, "  [1, 2]: 3\n")),
+                      {"exp.yaml:6", "a key of 'method' is [1, 2]", "plain names"});
+}
+
+}  // namespace
+}  // namespace lowbit
