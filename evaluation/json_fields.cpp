@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
+
 #include "framework/core/error.h"
 
 namespace lowbit::jsonf {
@@ -28,21 +30,27 @@ std::vector<std::string> text_list(const nlohmann::json& f, const std::string& n
 }
 
 // An integer label, given as a number or a decimal string ("0", "2"), checked against the choices.
+// The value is compared with [offset, offset + choices) before any arithmetic, so a label such as
+// -9223372036854775808 or "99999999999999999999" is out of range rather than an overflow.
 int64_t label(const nlohmann::json& doc, const char* name, int64_t offset, std::size_t choices, const std::string& where) {
   const nlohmann::json& f = field(doc, name, where);
-  int64_t v = 0;
-  if (f.is_number_integer()) {
-    v = f.get<int64_t>();
+  std::optional<uint64_t> u;  // the label, when it is non-negative and fits
+  if (f.is_number_unsigned()) {
+    u = f.get<uint64_t>();
+  } else if (f.is_number_integer()) {
+    if (f.get<int64_t>() >= 0) u = static_cast<uint64_t>(f.get<int64_t>());
   } else {
     LOWBIT_CHECK(f.is_string() && !f.get<std::string>().empty() &&
                      f.get<std::string>().find_first_not_of("0123456789") == std::string::npos,
                  where, ": field '", name, "' must be an integer label, got ", f.dump());
-    v = std::stoll(f.get<std::string>());
+    const std::string& s = f.get_ref<const std::string&>();
+    const std::size_t first = s.find_first_not_of('0');
+    const std::string digits = first == std::string::npos ? "0" : s.substr(first);
+    if (digits.size() <= 18) u = std::stoull(digits);  // 18 digits always fit
   }
-  v -= offset;
-  LOWBIT_CHECK(v >= 0 && v < static_cast<int64_t>(choices), where, ": label '", name, "' = ", f.dump(),
-               " is out of range for ", choices, " choices");
-  return v;
+  LOWBIT_CHECK(u && *u >= static_cast<uint64_t>(offset) && *u - static_cast<uint64_t>(offset) < choices, where,
+               ": label '", name, "' = ", f.dump(), " is out of range for ", choices, " choices");
+  return static_cast<int64_t>(*u - static_cast<uint64_t>(offset));
 }
 
 }  // namespace lowbit::jsonf

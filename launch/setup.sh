@@ -12,6 +12,7 @@ start_s=$(date +%s); start_rx=$(rx_bytes)
 DEBS=(build-essential cmake ninja-build ccache pkg-config
       libopenmpi-dev openmpi-bin libhdf5-dev libyaml-cpp-dev nlohmann-json3-dev libpcre2-dev
       libcli11-dev libspdlog-dev libfmt-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev
+      clang-14 libclang-rt-14-dev llvm-14  # the ASan/UBSan + libFuzzer build (launch/sanitize_build.sh; llvm-symbolizer)
       fortunes fortune-anarchism dict-gcide)  # the last three: the small model's corpus (launch/prepare_tiny_corpus.py)
 missing=()
 for p in "${DEBS[@]}"; do

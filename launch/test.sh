@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test of lowbit: installs what is missing (launch/setup.sh), configures, builds, runs ctest.
-# Usage: launch/test.sh [extra ctest arguments]      (BUILD_DIR=... to build elsewhere than ./build)
+# Runs every test of lowbit: installs what is missing (launch/setup.sh), configures, builds, runs ctest;
+# then the sanitizer job (docs/reliability.md, "Fuzzing and sanitizers"): a clang ASan + UBSan build
+# (./build-fuzz) runs the unit tests, most model tests (launch/sanitize_tests.sh says which) and the
+# fuzz replays, and each fuzz target runs for FUZZ_SECONDS (default 30) from its seeds; any sanitizer
+# report, crash, hang or leak fails.
+# Usage: launch/test.sh [extra ctest arguments, for the main ctest]
+#   BUILD_DIR=...              build elsewhere than ./build
+#   SANITIZE_BUILD_DIR=...     the sanitizer/fuzz build elsewhere than ./build-fuzz
+#   LOWBIT_SKIP_SANITIZERS=1   skip the sanitizer job (quick local runs)
+#   FUZZ_SECONDS=N             seconds per fuzz target in the sanitizer job
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
@@ -12,3 +20,13 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j "$jobs"
 echo "[test] built in $(( $(date +%s) - start )) s"
 ctest --test-dir "$build" --output-on-failure -j "$jobs" "$@"
+
+if [ "${LOWBIT_SKIP_SANITIZERS:-0}" = 1 ]; then
+  echo "[test] sanitizer job skipped (LOWBIT_SKIP_SANITIZERS=1)"
+  exit 0
+fi
+san="${SANITIZE_BUILD_DIR:-$root/build-fuzz}"
+bash "$root/launch/sanitize_build.sh" "$san"
+bash "$root/launch/sanitize_tests.sh" "$san"
+# A fresh corpus in the build directory: CI fuzzes from the seeds, bounded in time.
+FUZZ_NO_BUILD=1 BUILD_DIR="$san" CORPUS_DIR="$san/fuzz/ci-corpus" bash "$root/launch/fuzz.sh" "${FUZZ_SECONDS:-30}"

@@ -49,7 +49,7 @@ void for_each_jsonl_object(const std::string& path,
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(row);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e999)
       LOWBIT_FAIL(path, ":", line, ": not valid JSON: ", e.what());
     }
     LOWBIT_CHECK(j.is_object(), path, ":", line, ": expected a JSON object");

@@ -133,7 +133,7 @@ SafetensorsFile::SafetensorsFile(std::string path) : path_(std::move(path)) {
   json header;
   try {
     header = json::parse(text, text + header_len);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     LOWBIT_FAIL(path_, ": header is not valid JSON: ", e.what());
   }
   LOWBIT_CHECK(header.is_object(), path_, ": header must be a JSON object, got ", header.type_name());
@@ -180,8 +180,11 @@ TensorView SafetensorsFile::view(const std::string& name) const {
 SafetensorsModel::SafetensorsModel(std::string dir) : dir_(std::move(dir)) {
   const fs::path index = fs::path(dir_) / "model.safetensors.index.json";
   const fs::path single = fs::path(dir_) / "model.safetensors";
-  LOWBIT_CHECK(fs::is_directory(dir_), dir_, ": not a directory");
-  if (fs::exists(index)) {
+  // The error_code forms: a name the system cannot stat (too long, no permission) is refused by
+  // lowbit's checks below, not thrown as std::filesystem::filesystem_error.
+  std::error_code ec;
+  LOWBIT_CHECK(fs::is_directory(dir_, ec), dir_, ": not a directory");
+  if (fs::exists(index, ec)) {
     index_path_ = index.string();
     json j = parse_json_object(read_file(index_path_), index_path_);
     LOWBIT_CHECK(j.contains("weight_map") && j["weight_map"].is_object(), index_path_,
@@ -191,17 +194,19 @@ SafetensorsModel::SafetensorsModel(std::string dir) : dir_(std::move(dir)) {
       LOWBIT_CHECK(it->is_string(), index_path_, ": weight_map entry '", it.key(),
                    "' must name a file, got ", it->dump());
       const std::string file = it->get<std::string>();
-      LOWBIT_CHECK(!file.empty() && file.find('/') == std::string::npos && file != "..", index_path_,
+      LOWBIT_CHECK(!file.empty() && file.find('/') == std::string::npos && file.find('\0') == std::string::npos &&
+                       file != "..",
+                   index_path_,
                    ": weight_map entry '", it.key(), "' names '", file,
                    "', expected a file name in the model directory");
       const std::string full = (fs::path(dir_) / file).string();
       if (checked.insert(full).second)
-        LOWBIT_CHECK(fs::is_regular_file(full), index_path_, ": weight_map entry '", it.key(),
+        LOWBIT_CHECK(fs::is_regular_file(full, ec), index_path_, ": weight_map entry '", it.key(),
                      "' names '", file, "', which does not exist");
       file_of_[it.key()] = full;
     }
   } else {
-    LOWBIT_CHECK(fs::exists(single), dir_, ": no model.safetensors or model.safetensors.index.json");
+    LOWBIT_CHECK(fs::exists(single, ec), dir_, ": no model.safetensors or model.safetensors.index.json");
     SafetensorsFile& f = open(single.string());
     for (const auto& [name, t] : f.tensors()) file_of_[name] = f.path();
   }

@@ -105,6 +105,10 @@ struct Tokenizer::Impl {
   AddedTokenTrie trie;
   std::vector<PreStep> pre_steps;
   std::vector<int32_t> prefix_ids, suffix_ids;
+  // Ids run 0..n-1 over the n tokens the file defines (model.vocab and added_tokens together), so
+  // an id at or beyond n is refused: the id tables are sized by it (an id of 2^30 in a 5 kB file
+  // would otherwise allocate a table of a billion strings).
+  int64_t id_limit = 0;
 
   static uint64_t pair_key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
@@ -145,6 +149,8 @@ void Tokenizer::Impl::load_model(const json& model) {
     LOWBIT_CHECK(it->is_number_integer() && it->get<int64_t>() >= 0 && it->get<int64_t>() < (1 << 30),
                  origin, ": field 'model.vocab': token '", it.key(), "' has id ", describe(*it),
                  ", expected a non-negative integer");
+    LOWBIT_CHECK(it->get<int64_t>() < id_limit, origin, ": field 'model.vocab': token '", it.key(), "' has id ",
+                 it->get<int64_t>(), ", beyond the ", id_limit, " tokens the file defines (ids run 0..", id_limit - 1, ")");
     const auto id = it->get<int32_t>();
     vocab.emplace(it.key(), id);
     max_id = std::max(max_id, id);
@@ -203,6 +209,8 @@ void Tokenizer::Impl::load_added(const json& list) {
     LOWBIT_CHECK(t.is_object() && t.contains("id") && t["id"].is_number_integer() && t["id"].get<int64_t>() >= 0 &&
                      t["id"].get<int64_t>() < (1 << 30) && t.contains("content") && t["content"].is_string(),
                  origin, ": field '", field, "' must have an integer 'id' and a string 'content', got ", describe(t));
+    LOWBIT_CHECK(t["id"].get<int64_t>() < id_limit, origin, ": field '", field, "' has id ", t["id"].get<int64_t>(),
+                 ", beyond the ", id_limit, " tokens the file defines (ids run 0..", id_limit - 1, ")");
     AddedToken a;
     a.id = t["id"].get<int32_t>();
     a.content = t["content"].get<std::string>();
@@ -330,7 +338,11 @@ Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& 
     LOWBIT_CHECK(!j.contains("normalizer") || j["normalizer"].is_null(), origin,
                  ": field 'normalizer' is set; tokenizers with a normalizer are not supported");
     LOWBIT_CHECK(j.contains("model"), origin, ": missing field 'model'");
-    impl->load_model(j["model"]);
+    const json& model = j["model"];
+    const bool has_vocab = model.is_object() && model.contains("vocab") && model["vocab"].is_object();
+    const bool has_added = j.contains("added_tokens") && j["added_tokens"].is_array();
+    impl->id_limit = static_cast<int64_t>((has_vocab ? model["vocab"].size() : 0) + (has_added ? j["added_tokens"].size() : 0));
+    impl->load_model(model);
     impl->load_added(j.value("added_tokens", json()));
     impl->is_special.assign(impl->id_to_token.size(), 0);
     for (const AddedToken& a : impl->added) impl->is_special[a.id] = a.special;

@@ -82,6 +82,17 @@ TEST(TokenizerFile, VocabularyWithoutEveryByteTokenIsRefused) {
   EXPECT_LOWBIT_ERROR(load(j), {"tok/tokenizer.json", "model.vocab", "byte 113"});
 }
 
+// Found by fuzzing (tests/fuzz/crashes/tokenizer_json): one id of 2^30 - 1 in a 5 kB file made the id
+// table a billion strings (32 GiB). Ids must lie below the number of tokens the file defines.
+TEST(TokenizerFile, IdsBeyondTheTokensTheFileDefinesAreRefused) {
+  json j = tiny_tokenizer();  // 257 vocab tokens + 1 added: ids 0..257
+  j["model"]["vocab"]["zz"] = (1 << 30) - 1;
+  EXPECT_LOWBIT_ERROR(load(j), {"tok/tokenizer.json", "model.vocab", "'zz'", "1073741823", "259 tokens"});
+  j = tiny_tokenizer();
+  j["added_tokens"][0]["id"] = 258;
+  EXPECT_LOWBIT_ERROR(load(j), {"tok/tokenizer.json", "added_tokens[0]", "258", "258 tokens"});
+}
+
 TEST(TokenizerFile, NormalizerIsRefused) {
   json j = tiny_tokenizer();
   j["normalizer"] = {{"type", "NFC"}};
