@@ -27,7 +27,8 @@ ModelRef ModelRef::resolve(const std::string& spec) {
     m.name = fs::path(m.path).filename().string();
   }
   const fs::path config = fs::path(m.path) / "config.json";
-  if (!m.path.empty() && fs::exists(config)) {
+  std::error_code ec;  // a name the system cannot stat (too long, no permission) is "not there", not a throw
+  if (!m.path.empty() && fs::exists(config, ec)) {
     m.config = LlamaConfig::from_file(config.string());
     m.has_weights = true;
     if (p.extension() != ".yaml" && p.extension() != ".yml") m.dtype = m.config.torch_dtype;

@@ -45,6 +45,35 @@ c10::ScalarType scalar_type(hid_t file_type, const std::string& where) {
 
 }  // namespace
 
+// Before a read sizes a tensor from the file's declared shape: the shape must be what the file
+// holds. A damaged file can declare any shape (an allocation without limit) or chunks shorter than
+// their checksum (HDF5 1.10's Fletcher32 filter then reads out of bounds): both are refused here.
+void File::check_storage(hid_t ds, hid_t space, const std::vector<hsize_t>& dims, size_t element_size,
+                         const std::string& dataset) const {
+  long double numel = 1;
+  for (hsize_t d : dims) numel *= static_cast<long double>(d);
+  LOWBIT_CHECK(numel * element_size <= static_cast<long double>(int64_t{1} << 40), path_, ": dataset ", dataset,
+               " declares ", static_cast<double>(numel), " elements: the file is damaged");
+  if (numel == 0) return;
+  const hsize_t stored = H5Dget_storage_size(ds);
+  Handle dcpl(H5Dget_create_plist(ds), H5Pclose);
+  if (H5Pget_layout(dcpl.get()) != H5D_CHUNKED) {
+    LOWBIT_CHECK(static_cast<long double>(stored) >= numel * element_size, path_, ": dataset ", dataset, " holds ",
+                 stored, " bytes, fewer than its shape needs: the file is damaged or truncated");
+    return;
+  }
+  hsize_t chunks = 0;
+  LOWBIT_CHECK(H5Dget_num_chunks(ds, space, &chunks) >= 0, path_, ": dataset ", dataset, ": unreadable chunk index");
+  std::vector<hsize_t> offset(dims.size());
+  for (hsize_t i = 0; i < chunks; ++i) {
+    unsigned mask = 0;
+    haddr_t addr = 0;
+    hsize_t size = 0;
+    LOWBIT_CHECK(H5Dget_chunk_info(ds, space, i, offset.data(), &mask, &addr, &size) >= 0 && size >= 4, path_,
+                 ": dataset ", dataset, ": chunk ", i, " is damaged (", size, " bytes)");
+  }
+}
+
 void Handle::reset() {
   if (id_ != H5I_INVALID_HID && close_) close_(id_);
   id_ = H5I_INVALID_HID;
@@ -145,6 +174,7 @@ at::Tensor File::read_tensor(const std::string& dataset) const {
   LOWBIT_CHECK(rank >= 0, path_, ": dataset ", dataset, " has an unreadable shape");
   std::vector<hsize_t> dims(rank);
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  check_storage(ds.get(), space.get(), dims, c10::elementSize(st), dataset);
   at::Tensor out = at::empty(std::vector<int64_t>(dims.begin(), dims.end()), at::TensorOptions().dtype(st));
   if (out.numel() > 0)
     LOWBIT_CHECK(H5Dread(ds.get(), mem_type(st), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data_ptr()) >= 0, path_,

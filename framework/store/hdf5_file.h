@@ -59,6 +59,8 @@ class File {
 
  private:
   File(std::string path, Handle h) : path_(std::move(path)), h_(std::move(h)) {}
+  void check_storage(hid_t ds, hid_t space, const std::vector<hsize_t>& dims, size_t element_size,
+                     const std::string& dataset) const;
   std::string path_;
   Handle h_;
 };
