@@ -69,12 +69,6 @@ TEST(ExperimentConfig, UnknownMethodIsRefusedListingTheAvailableOnes) {
                       {"method 'awq' is not available", "gptq", "rtn"});
 }
 
-}  // namespace
-}  // namespace lowbit
-
-namespace lowbit {
-namespace {
-
 TEST(ExperimentConfig, DuplicatedKeyIsRefusedNamingBothLines) {
   test::TempDir dir;
   EXPECT_LOWBIT_ERROR(ExperimentConfig::from_yaml(write_experiment(dir, "  bits: 2\n")),
@@ -105,12 +99,6 @@ TEST(ExperimentConfig, SettingsTheModelCannotTakeAreRefusedByKey) {
   EXPECT_LOWBIT_ERROR(ExperimentConfig::from_yaml(path, {"calibration.seq_len=100000"}),
                       {path, "key 'calibration.seq_len' is 100000", "max_position_embeddings"});
 }
-
-}  // namespace
-}  // namespace lowbit
-
-namespace lowbit {
-namespace {
 
 // Found by the yaml_config fuzz target: a key that is not a plain name escaped as a yaml-cpp exception.
 TEST(ExperimentConfig, KeyThatIsNotAPlainNameIsRefused) {

@@ -122,12 +122,6 @@ TEST(Shards, HdfFileThatIsNotAShardIsRefused) {
 
 TEST(Shards, FileNamesNameRankAndWorld) { EXPECT_EQ(shard_file_name(3, 8), "rank-00003-of-00008.h5"); }
 
-}  // namespace
-}  // namespace lowbit
-
-namespace lowbit {
-namespace {
-
 TEST(Shards, ShardOfAnotherConfigWithoutCommittedBlocksIsReplaced) {
   test::TempDir dir;
   { ShardWriter writer(dir.file("s.h5"), header()); }
