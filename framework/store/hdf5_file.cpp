@@ -65,13 +65,18 @@ void File::check_storage(hid_t ds, hid_t space, const std::vector<hsize_t>& dims
   hsize_t chunks = 0;
   LOWBIT_CHECK(H5Dget_num_chunks(ds, space, &chunks) >= 0, path_, ": dataset ", dataset, ": unreadable chunk index");
   std::vector<hsize_t> offset(dims.size());
+  long double total = 0;
   for (hsize_t i = 0; i < chunks; ++i) {
     unsigned mask = 0;
     haddr_t addr = 0;
     hsize_t size = 0;
     LOWBIT_CHECK(H5Dget_chunk_info(ds, space, i, offset.data(), &mask, &addr, &size) >= 0 && size >= 4, path_,
                  ": dataset ", dataset, ": chunk ", i, " is damaged (", size, " bytes)");
+    total += static_cast<long double>(size - 4);  // the data of a chunk, without its checksum
   }
+  // Chunks are stored whole (no compression): together they hold at least the declared elements.
+  LOWBIT_CHECK(total >= numel * element_size, path_, ": dataset ", dataset, " holds ", static_cast<double>(total),
+               " bytes in its chunks, fewer than its shape needs: the file is damaged or truncated");
 }
 
 void Handle::reset() {
