@@ -103,6 +103,9 @@ class Evaluator {
 
   // Every option against what lowbit knows and the model's limits, before any work.
   void check_settings() const {
+    const auto is_known = [](const std::string& t) {
+      return std::find(known_eval_tasks().begin(), known_eval_tasks().end(), t) != known_eval_tasks().end();
+    };
     LOWBIT_CHECK(s_.tokenization == "separate" || s_.tokenization == "joint",
                  "--tokenization must be 'separate' or 'joint', got '", s_.tokenization, "'");
     LOWBIT_CHECK(s_.seq_len >= 2, "--seq-len must be >= 2, got ", s_.seq_len);
@@ -116,14 +119,12 @@ class Evaluator {
     LOWBIT_CHECK(s_.mmlu_shots >= 0 && s_.mmlu_max_tokens >= 1, "--mmlu-shots must be >= 0 and --mmlu-max-tokens >= 1");
     std::set<std::string> seen;
     for (const std::string& t : s_.tasks) {
-      LOWBIT_CHECK(std::find(known_eval_tasks().begin(), known_eval_tasks().end(), t) != known_eval_tasks().end(),
-                   "--tasks: unknown task '", t, "' (known: ", known_list(), ")");
+      LOWBIT_CHECK(is_known(t), "--tasks: unknown task '", t, "' (known: ", known_list(), ")");
       LOWBIT_CHECK(seen.insert(t).second, "--tasks names '", t, "' twice");
     }
     for (const auto& [t, file] : s_.data_files)
       LOWBIT_CHECK(seen.count(t), "--data ", t, "=", file, ": '", t, "' is not among --tasks (",
-                   std::find(known_eval_tasks().begin(), known_eval_tasks().end(), t) != known_eval_tasks().end()
-                       ? "add it there, or drop this --data"
+                   is_known(t) ? "add it there, or drop this --data"
                        : "and is not a task lowbit knows: " + known_list(),
                    ")");
   }
