@@ -36,6 +36,7 @@ EvalTarget resolve_eval_target(const std::string& path, const std::string& model
                   diff.empty() ? "config.json or a tensor's dtype or shape differs" : diff, ")");
     }
     verify_run_shards(m);  // every shard's header against the manifest, every block committed
+    if (m.num_blocks > 0) t.activations = ShardReader(m.shard_path(m.shard_of(0))).read_activations(0);
   } else {
     LOWBIT_CHECK(model_override.empty() || model_override == path, "--model applies to run directories only");
     LOWBIT_CHECK(fs::exists(fs::path(path) / "config.json"), path,
@@ -64,15 +65,12 @@ LlamaWeights load_eval_part(const EvalTarget& t, const RankPlan& plan, c10::Devi
     const ManifestShard& s = m.shard_of(b);
     const ShardReader shard(m.shard_path(s));
     check_shard_header(m, s, shard.header());
-    const auto block = shard.read_block(b);  // throws naming the file if the block is not committed
+    const QuantizedBlock block = shard.read_block(b);  // throws naming the file if the block is not committed
+    for (const BlockLinear& l : block_linears())
+      LOWBIT_CHECK(block.linears.count(l.module), shard.path(), ": block ", b, " has no ", l.module);
     BlockWeights& bw = w.blocks[static_cast<std::size_t>(b - plan.first_block)];
-    for (const BlockLinear& l : block_linears()) {
-      auto it = block.find(l.module);
-      LOWBIT_CHECK(it != block.end(), shard.path(), ": block ", b, " has no ", l.module);
-      LOWBIT_CHECK(it->second.weight.sizes() == (bw.*l.weight).sizes(), shard.path(), ": block ", b, " ", l.module,
-                   " is ", it->second.weight.sizes(), ", the model's is ", (bw.*l.weight).sizes());
-      bw.*l.weight = it->second.weight.to(device, (bw.*l.weight).scalar_type());  // dequantized on the host
-    }
+    // Dequantized on the host, moved to the device; replaced parameters and the forward spec too.
+    bw = apply_quantized_block(bw, block, shard.path() + ": block " + std::to_string(b));
   }
   return w;
 }

@@ -22,6 +22,7 @@ struct EvalTarget {
   std::string method_config;   // the run's method section (YAML text)
   std::string run_fingerprint; // the run's calibration fingerprint ("" unquantized)
   RunManifest manifest;        // a run's, checked with its shards' headers (empty unquantized)
+  ActivationQuant activations; // the run's forward spec (of its first block; off unquantized)
 };
 
 // Resolves `path`. For a run, the base model is the manifest's unless `model_override` is given;

@@ -408,6 +408,7 @@ json target_json(const EvalTarget& t) {
           {"model_fingerprint", t.model_fingerprint},
           {"method", t.method},
           {"method_config", t.method_config},
+          {"activation_bits", t.activations.bits},  // 16: not quantized (what `lowbit report` prints as #A)
           {"calibration_fingerprint", t.run_fingerprint}};
 }
 

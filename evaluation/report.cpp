@@ -42,6 +42,7 @@ std::vector<std::string> split_csv_line(const std::string& line) {  // the paper
 struct RunKey {
   std::string method;   // canonical
   double w_bits = 16;
+  double a_bits = 16;   // activations (16: not quantized)
   int64_t group = 0;    // 0: per channel
 };
 
@@ -56,6 +57,9 @@ RunKey key_of(const json& r) {
   const YAML::Node m = YAML::Load(t.value("method_config", std::string("{}")));
   if (m["bits"]) k.w_bits = m["bits"].as<double>();
   if (m["group_size"]) k.group = m["group_size"].as<int64_t>();
+  // The run's own forward spec as evaluation found it; older results: the config's a_bits.
+  if (t.contains("activation_bits")) k.a_bits = t["activation_bits"].get<double>();
+  else if (m["a_bits"]) k.a_bits = m["a_bits"].as<double>();
   return k;
 }
 
@@ -144,7 +148,7 @@ bool matches(const PaperTable& p, const std::vector<std::string>& row, const Run
   if (k.method == "fp") return true;
   const int wb = column_of(p, "w_bits"), ab = column_of(p, "a_bits"), g = column_of(p, "group");
   if (!parse_cell(row[wb]) || std::fabs(*parse_cell(row[wb]) - k.w_bits) > 1e-9) return false;
-  if (ab >= 0 && parse_cell(row[ab]).value_or(16) != 16) return false;
+  if ((ab >= 0 ? parse_cell(row[ab]).value_or(16) : 16) != k.a_bits) return false;
   if (g >= 0) {
     const int64_t group = row[g] == "-" || row[g].empty() ? 0 : static_cast<int64_t>(parse_cell(row[g]).value_or(-1));
     if (group != k.group) return false;
@@ -236,7 +240,8 @@ std::string report_table(const std::vector<json>& results, const PaperTable* pap
   for (std::size_t i = 0; i < results.size(); ++i) {  // runs the paper has no row for, FP first
     if (used[i]) continue;
     const RunKey k = key_of(results[i]);
-    std::vector<std::string> row = {run_label(results[i]), k.method == "fp" ? "16" : fmt::format("{:g}", k.w_bits), "16",
+    std::vector<std::string> row = {run_label(results[i]), k.method == "fp" ? "16" : fmt::format("{:g}", k.w_bits),
+                                    fmt::format("{:g}", k.a_bits),
                                     k.method == "fp" ? "-" : (k.group ? std::to_string(k.group) : "-")};
     lowbit_cells(row, &results[i], nullptr);
     if (k.method == "fp")

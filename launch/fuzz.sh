@@ -42,7 +42,7 @@ for t in "${targets[@]}"; do
   bin="$build/fuzz/fuzz_$t"
   [ -x "$bin" ] || { echo "[fuzz] no target $t in $build/fuzz"; failed+=("$t"); continue; }
   mkdir -p "$corpus/$t"
-  log="$build/fuzz/logs/$t.log"
+  log="$build/fuzz/logs/$t.$(date +%Y%m%d-%H%M%S).$$.log"   # one per run: concurrent runs never share a log
   start=$(date +%s)
   # The first corpus folder receives the new inputs; the seeds are read only.
   bash "$root/launch/sanitize_env.sh" "$bin" -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2560 -print_final_stats=1 \

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include "framework/config/yaml_reader.h"
+#include "methods/common/artifact_formats.h"
 #include "methods/common/gptq_solver.h"
 #include "methods/method.h"
 
@@ -16,25 +17,24 @@ class Gptq : public Method {
   void check_model(const LlamaConfig& c, const std::string& where) const override {
     check_group_size_divides(opt_.quant.group_size, c, where);
   }
-  MethodNeeds needs() const override { return {/*hessian=*/true, true_sequential_}; }
+  MethodNeeds needs() const override {
+    MethodNeeds n;
+    n.statistics = {Statistic::Hessian};
+    n.true_sequential = true_sequential_;
+    return n;
+  }
 
-  std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block, const BlockStatistics& stats,
-                                                        const LinearSet& which) const override {
-    std::map<std::string, QuantizedLinear> out;
+  QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const override {
+    QuantizedBlock out;
     for (const BlockLinear& l : block_linears()) {
       if (!which.contains(l)) continue;
-      const at::Tensor& h = stats.hessian[static_cast<int>(l.input)];
-      LOWBIT_ASSERT(h.defined(), "gptq: no Hessian for ", l.module);
-      GptqResult r = gptq_quantize(block.*l.weight, h, opt_);
-      QuantizedLinear q;
-      q.format = "uniform";
-      q.bits = opt_.quant.bits;
-      q.group_size = opt_.quant.group_size;
-      q.symmetric = opt_.quant.symmetric;
-      q.weight = r.weight;
+      GptqResult r = gptq_quantize(ctx.weights().*l.weight, ctx.statistics().get(Statistic::Hessian, l.input), opt_);
+      // The artifact is decoded through the format registry, as a resumed block is (the solver's
+      // own dequantized columns are the same numbers: scale * (q - zero)).
+      QuantizedLinear q = uniform_linear(r.codes, r.scale, r.zero, r.g_idx, opt_.quant.bits, opt_.quant.group_size,
+                                         opt_.quant.symmetric, std::string("gptq: ") + l.module);
       q.loss = r.losses.sum().item<double>();
-      q.tensors = {{"codes", r.codes}, {"scale", r.scale}, {"zero", r.zero}, {"g_idx", r.g_idx}};
-      out.emplace(l.module, std::move(q));
+      out.linears.emplace(l.module, std::move(q));
     }
     return out;
   }

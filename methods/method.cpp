@@ -1,5 +1,7 @@
 #include "methods/method.h"
 
+#include <algorithm>
+
 #include "framework/core/error.h"
 
 namespace lowbit {
@@ -15,6 +17,93 @@ const std::array<BlockLinear, 7>& block_linears() {
       {"mlp.down_proj", &BlockWeights::down, LinearInput::MlpDown},
   }};
   return kLinears;
+}
+
+const char* statistic_name(Statistic s) {
+  switch (s) {
+    case Statistic::Hessian: return "hessian";
+    case Statistic::AbsMax: return "abs_max";
+    case Statistic::AbsMean: return "abs_mean";
+  }
+  return "?";
+}
+
+bool MethodNeeds::needs(Statistic s) const {
+  return std::find(statistics.begin(), statistics.end(), s) != statistics.end();
+}
+
+std::array<at::Tensor, 4>& BlockStatistics::of(Statistic s) {
+  return s == Statistic::Hessian ? hessian : s == Statistic::AbsMax ? abs_max : abs_mean;
+}
+const std::array<at::Tensor, 4>& BlockStatistics::of(Statistic s) const {
+  return s == Statistic::Hessian ? hessian : s == Statistic::AbsMax ? abs_max : abs_mean;
+}
+
+const at::Tensor& BlockStatistics::get(Statistic s, LinearInput in) const {
+  const at::Tensor& t = of(s)[static_cast<int>(in)];
+  LOWBIT_CHECK(t.defined(), "the ", statistic_name(s), " statistic of the '", linear_input_name(in),
+               "' input was not gathered (a method must declare every statistic it reads in needs())");
+  return t;
+}
+
+void QuantizedBlock::merge(QuantizedBlock other) {
+  LOWBIT_ASSERT(linears.empty() || other.activations == activations,
+                "the groups of one block must share one forward spec");
+  activations = other.activations;
+  linears.merge(other.linears);
+  parameters.merge(other.parameters);
+}
+
+const std::array<BlockParameter, 9>& block_parameters() {
+  static const std::array<BlockParameter, 9> kParameters{{
+      {"input_layernorm.weight", &BlockWeights::input_norm},
+      {"self_attn.q_proj.weight", &BlockWeights::q},
+      {"self_attn.k_proj.weight", &BlockWeights::k},
+      {"self_attn.v_proj.weight", &BlockWeights::v},
+      {"self_attn.o_proj.weight", &BlockWeights::o},
+      {"post_attention_layernorm.weight", &BlockWeights::post_norm},
+      {"mlp.gate_proj.weight", &BlockWeights::gate},
+      {"mlp.up_proj.weight", &BlockWeights::up},
+      {"mlp.down_proj.weight", &BlockWeights::down},
+  }};
+  return kParameters;
+}
+
+BlockWeights apply_quantized_block(const BlockWeights& b, const QuantizedBlock& q, const std::string& where) {
+  BlockWeights out = b;
+  auto replace = [&](at::Tensor BlockWeights::*field, const at::Tensor& value, const std::string& name) {
+    const at::Tensor& mine = b.*field;
+    LOWBIT_CHECK(value.defined() && value.sizes() == mine.sizes(), where, ": ", name, " is ",
+                 value.defined() ? value.sizes() : at::IntArrayRef{}, ", the model's is ", mine.sizes());
+    out.*field = value.to(mine.device(), mine.scalar_type());  // from the method (device) or a shard (host)
+  };
+  for (const auto& [module, linear] : q.linears) {
+    auto l = std::find_if(block_linears().begin(), block_linears().end(),
+                          [&](const BlockLinear& x) { return module == x.module; });
+    LOWBIT_CHECK(l != block_linears().end(), where, ": '", module, "' is not one of the block's seven linears");
+    replace(l->weight, linear.weight, module);
+  }
+  for (const auto& [name, value] : q.parameters) {
+    auto p = std::find_if(block_parameters().begin(), block_parameters().end(),
+                          [&](const BlockParameter& x) { return name == x.name; });
+    LOWBIT_CHECK(p != block_parameters().end(), where, ": replaced parameter '", name, "' is not a block parameter");
+    const std::string module = name.substr(0, name.rfind('.'));
+    LOWBIT_CHECK(!q.linears.count(module), where, ": '", name, "' is both quantized and replaced");
+    replace(p->field, value, name);
+  }
+  check_activation_quant(q.activations, where);
+  out.act = q.activations;
+  return out;
+}
+
+const char* linear_input_name(LinearInput in) {
+  switch (in) {
+    case LinearInput::Attention: return "attention";
+    case LinearInput::AttentionOutput: return "attention_output";
+    case LinearInput::Mlp: return "mlp";
+    case LinearInput::MlpDown: return "mlp_down";
+  }
+  return "?";
 }
 
 int64_t linear_input_size(const LlamaConfig& c, LinearInput in) {
@@ -41,6 +130,8 @@ MethodRegistry& MethodRegistry::builtin() {
     auto* reg = new MethodRegistry();
     register_rtn(*reg);
     register_gptq(*reg);
+    register_awq(*reg);
+    register_smoothquant(*reg);
     return reg;
   }();
   return *r;

@@ -1,6 +1,8 @@
-// The method interface: a quantization method is a pure function of one decoder block's weights
-// and its calibration statistics -> the quantized block. It knows nothing of ranks, MPI or HDF5;
-// the driver collects what needs() asks for and stores what quantize_block() returns.
+// The method interface (v2): a quantization method is a pure function of one decoder block's
+// context -- its weights, calibration inputs and statistics, and the means to run the block's
+// halves with candidate weights -- to the quantized block: linear artifacts, replaced parameters
+// and a runtime forward spec. It knows nothing of ranks, MPI or HDF5; the driver gathers what
+// needs() declares and stores what quantize_block() returns. docs/architecture.md says how to add one.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -12,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "framework/calibrate/block_context.h"
+#include "framework/model/activation_quant.h"
 #include "framework/model/llama_forward.h"
 #include "framework/model/llama_weights.h"
 
@@ -28,12 +32,23 @@ struct BlockLinear {
 const std::array<BlockLinear, 7>& block_linears();
 // Features of a linear input: hidden_size (attention, mlp), q_dim (attention output), intermediate (down).
 int64_t linear_input_size(const LlamaConfig& c, LinearInput in);
+// "attention", "attention_output", "mlp", "mlp_down": names in shards, caches and messages.
+const char* linear_input_name(LinearInput in);
 // Refuses a group size that does not divide every linear's inputs, naming `where` (the config file).
 void check_group_size_divides(int64_t group_size, const LlamaConfig& c, const std::string& where);
 
+// Statistics of a linear input the driver can gather (one pass of the block over its inputs).
+enum class Statistic { Hessian, AbsMax, AbsMean };
+const char* statistic_name(Statistic s);  // "hessian", "abs_max", "abs_mean"
+
 struct MethodNeeds {
-  bool hessian = false;          // H of each distinct linear input (METHODS.md §1.3)
-  bool true_sequential = false;  // statistics regathered after each linear group is quantized
+  std::vector<Statistic> statistics;  // of every distinct linear input (METHODS.md §1.1)
+  bool true_sequential = false;       // statistics regathered after each linear group is quantized
+  // The propagation the method's reference uses, when it requires one: "full_precision" (the next
+  // block's inputs from the original block; AWQ, SmoothQuant) or "quantized"; "" accepts either.
+  std::string propagation;
+  std::string propagation_reason;  // said when a config asks for the other
+  bool needs(Statistic s) const;
 };
 
 // A subset of a block's linears, by the input they read: all seven, or (true_sequential) one group.
@@ -52,22 +67,51 @@ class LinearSet {
   std::array<bool, 4> on_;
 };
 
-// Calibration statistics of one block.
+// Calibration statistics of one block, by LinearInput (undefined where not asked for).
 struct BlockStatistics {
-  std::array<at::Tensor, 4> hessian;  // by LinearInput, [in, in] fp32 (undefined unless needed)
+  std::array<at::Tensor, 4> hessian;   // [in, in] fp32: (2/N) sum X X^T (METHODS.md §1.3)
+  std::array<at::Tensor, 4> abs_max;   // [in] fp32: max over every calibration token of |x|
+  std::array<at::Tensor, 4> abs_mean;  // [in] fp32: mean over every calibration token of |x|
   int64_t sequences = 0;
+  std::array<at::Tensor, 4>& of(Statistic s);
+  const std::array<at::Tensor, 4>& of(Statistic s) const;
+  // The statistic `s` of input `in`; a clear error naming both when it was not gathered.
+  const at::Tensor& get(Statistic s, LinearInput in) const;
 };
 
-// The artifact of one quantized linear.
+// The artifact of one quantized linear, in one of the formats of methods/common/artifact_formats.
 struct QuantizedLinear {
   std::string format;  // "uniform": integer codes + per-(row, group) scale and zero + g_idx
   int bits = 0;
   int64_t group_size = 0;  // 0: per output channel
   bool symmetric = false;
+  double bits_per_weight = 0;                 // storage per weight incl. scales/zeros (the format says how)
   at::Tensor weight;                          // [out, in] fp32, dequantized (fake-quant)
   std::map<std::string, at::Tensor> tensors;  // codes [out, in] u8, scale/zero [out, groups], g_idx [in]
   double loss = -1;                           // the method's own error estimate, -1 if none
 };
+
+// What a method makes of one block: the artifacts of its linears, block parameters it replaces
+// in full precision (RMSNorm weights with folded scales, rows of a linear it does not quantize),
+// and the runtime forward spec evaluation applies (activation quantization).
+struct QuantizedBlock {
+  std::map<std::string, QuantizedLinear> linears;  // module ("self_attn.q_proj") -> artifact
+  std::map<std::string, at::Tensor> parameters;    // block parameter ("input_layernorm.weight") -> new value
+  ActivationQuant activations;                     // runtime spec (off unless the method sets it)
+  // Adds `other`'s linears and parameters (true-sequential groups); the specs must agree.
+  void merge(QuantizedBlock other);
+};
+
+// The block's parameters by Hugging Face name (relative to the block) and field.
+struct BlockParameter {
+  const char* name;  // "input_layernorm.weight", "self_attn.q_proj.weight", ...
+  at::Tensor BlockWeights::*field;
+};
+const std::array<BlockParameter, 9>& block_parameters();
+// `b` with `q` applied: each quantized linear's dequantized weight, each replaced parameter, the
+// forward spec; tensors cast to b's device and dtype. Refuses unknown names and other shapes,
+// naming `where` (the shard, or the method). One function for fresh and resumed blocks alike.
+BlockWeights apply_quantized_block(const BlockWeights& b, const QuantizedBlock& q, const std::string& where);
 
 class Method {
  public:
@@ -76,10 +120,9 @@ class Method {
   // Refuses settings the model's shapes cannot take (a group size that does not divide a linear's
   // inputs, ...) before a run creates anything; `where` names the config file in the message.
   virtual void check_model(const LlamaConfig& c, const std::string& where) const {}
-  // Module name ("self_attn.q_proj", ...) -> artifact, for the linears of `which` (the statistics
-  // hold what needs() asked for, for those linears' inputs).
-  virtual std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block, const BlockStatistics& stats,
-                                                                const LinearSet& which) const = 0;
+  // Quantizes the linears of `which` in ctx's block (ctx.statistics() hold what needs() asked for,
+  // for those linears' inputs). Pure: the same context gives the same block on any device count.
+  virtual QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const = 0;
 };
 
 struct MethodInfo {
@@ -104,5 +147,7 @@ class MethodRegistry {
 // The registration functions of the methods (one per method file).
 void register_rtn(MethodRegistry& r);
 void register_gptq(MethodRegistry& r);
+void register_awq(MethodRegistry& r);
+void register_smoothquant(MethodRegistry& r);
 
 }  // namespace lowbit

@@ -4,6 +4,7 @@
 
 #include "framework/config/yaml_reader.h"
 #include "methods/method.h"
+#include "methods/common/artifact_formats.h"
 #include "methods/common/uniform_quantizer.h"
 
 namespace lowbit {
@@ -17,28 +18,11 @@ class Rtn : public Method {
   }
   MethodNeeds needs() const override { return {}; }
 
-  std::map<std::string, QuantizedLinear> quantize_block(const BlockWeights& block, const BlockStatistics&,
-                                                        const LinearSet& which) const override {
-    std::map<std::string, QuantizedLinear> out;
-    for (const BlockLinear& l : block_linears()) {
-      if (!which.contains(l)) continue;
-      const at::Tensor& w = block.*l.weight;  // [out, in]
-      LOWBIT_CHECK(spec_.group_size == 0 || w.size(1) % spec_.group_size == 0, "rtn: group_size ", spec_.group_size,
-                   " does not divide ", l.module, "'s ", w.size(1), " inputs");
-      const GroupedCodes g = quantize_grouped(w, spec_);
-      QuantizedLinear q;
-      q.format = "uniform";
-      q.bits = spec_.bits;
-      q.group_size = spec_.group_size;
-      q.symmetric = spec_.symmetric;
-      q.tensors["codes"] = g.codes;
-      q.tensors["scale"] = g.scale;
-      q.tensors["zero"] = g.zero;
-      // [in]: integer division (a true one would go through float, by a reciprocal on CUDA)
-      q.tensors["g_idx"] = at::div(at::arange(w.size(1), w.options().dtype(at::kInt)), g.group_size, "floor");
-      q.weight = dequantize_uniform(g.codes, g.scale, g.zero, q.tensors["g_idx"]);
-      out.emplace(l.module, std::move(q));
-    }
+  QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const override {
+    QuantizedBlock out;
+    for (const BlockLinear& l : block_linears())
+      if (which.contains(l))
+        out.linears.emplace(l.module, round_to_nearest_linear(ctx.weights().*l.weight, spec_, std::string("rtn: ") + l.module));
     return out;
   }
 

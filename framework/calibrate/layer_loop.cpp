@@ -22,94 +22,118 @@
 namespace lowbit {
 namespace {
 
-const char* input_name(LinearInput in) {
-  switch (in) {
-    case LinearInput::Attention: return "attention";
-    case LinearInput::AttentionOutput: return "attention_output";
-    case LinearInput::Mlp: return "mlp";
-    case LinearInput::MlpDown: return "mlp_down";
+const std::vector<LinearInput> kAllInputs = {LinearInput::Attention, LinearInput::AttentionOutput, LinearInput::Mlp,
+                                             LinearInput::MlpDown};
+
+// Running per-channel |x| statistics of one linear input, in fp32 on the block's device.
+struct AbsAccumulator {
+  at::Tensor max, sum;  // [in]
+  int64_t tokens = 0;
+  void add(const at::Tensor& x, bool want_max, bool want_sum) {  // x [n, L, in]
+    const at::Tensor a = x.reshape({-1, x.size(-1)}).abs().to(at::kFloat);  // [tokens, in]
+    if (want_max) {
+      const at::Tensor m = a.amax(0);
+      max = max.defined() ? at::maximum(max, m) : m;
+    }
+    if (want_sum) {
+      const at::Tensor s = a.sum(0);
+      sum = sum.defined() ? sum + s : s;
+    }
+    tokens += a.size(0);
   }
-  return "?";
-}
+};
 
-// `b` with the linears present in `q` replaced by their dequantized weights.
-BlockWeights with_quantized(const BlockWeights& b, const std::map<std::string, QuantizedLinear>& q) {
-  BlockWeights out = b;
-  for (const BlockLinear& l : block_linears())
-    if (auto it = q.find(l.module); it != q.end())  // from the method (on the device) or a shard (host)
-      out.*l.weight = it->second.weight.to(b.q.device(), b.q.scalar_type());
-  return out;
-}
+}  // namespace
 
-// The Hessians of the inputs in `inputs` (METHODS.md §1.3), from one pass of `b` over `hidden`.
-BlockStatistics gather_hessians(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& hidden,
-                                const RopeTables& rope, int64_t micro, const std::vector<LinearInput>& inputs) {
-  const int64_t sizes[4] = {c.hidden_size, c.q_dim(), c.hidden_size, c.intermediate_size};
+BlockStatistics gather_block_statistics(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& hidden,
+                                  const RopeTables& rope, int64_t micro, const std::vector<LinearInput>& inputs,
+                                  const MethodNeeds& needs) {
+  BlockStatistics stats;
+  if (needs.statistics.empty()) return stats;
+  const bool hessian = needs.needs(Statistic::Hessian), abs_max = needs.needs(Statistic::AbsMax),
+             abs_mean = needs.needs(Statistic::AbsMean);
   std::vector<std::unique_ptr<HessianAccumulator>> acc(4);
-  for (LinearInput in : inputs)  // fp32 on the block's device, whatever the activations' dtype
-    acc[static_cast<int>(in)] = std::make_unique<HessianAccumulator>(sizes[static_cast<int>(in)], hidden.device());
+  std::vector<std::unique_ptr<AbsAccumulator>> abs(4);
+  for (LinearInput in : inputs) {  // fp32 on the block's device, whatever the activations' dtype
+    const int k = static_cast<int>(in);
+    if (hessian) acc[k] = std::make_unique<HessianAccumulator>(linear_input_size(c, in), hidden.device());
+    if (abs_max || abs_mean) abs[k] = std::make_unique<AbsAccumulator>();
+  }
   const LinearInputObserver observe = [&](LinearInput in, const at::Tensor& x) {
-    if (acc[static_cast<int>(in)]) acc[static_cast<int>(in)]->add(x);
+    const int k = static_cast<int>(in);
+    if (acc[k]) acc[k]->add(x);
+    if (abs[k]) abs[k]->add(x, abs_max, abs_mean);
   };
   for (int64_t s = 0; s < hidden.size(0); s += micro)  // the outputs are not needed: none are kept
     block_forward(b, c, hidden.narrow(0, s, std::min(micro, hidden.size(0) - s)), rope, observe);
-  BlockStatistics stats;
-  for (int k = 0; k < 4; ++k)
+  for (int k = 0; k < 4; ++k) {
     if (acc[k]) stats.hessian[k] = acc[k]->hessian();
+    if (abs[k] && abs_max) stats.abs_max[k] = abs[k]->max;
+    if (abs[k] && abs_mean) stats.abs_mean[k] = abs[k]->sum / static_cast<double>(abs[k]->tokens);
+  }
   stats.sequences = hidden.size(0);
   return stats;
 }
 
-// The statistics a solve will use must be finite: a NaN there comes from the block's inputs, and
+namespace {
+
+// The statistics a method will use must be finite: a NaN there comes from the block's inputs, and
 // a solver would fail on it far from the cause (or commit NaN grids).
 void check_finite(const BlockStatistics& stats, int64_t block) {
-  for (int k = 0; k < 4; ++k)
-    LOWBIT_CHECK(!stats.hessian[k].defined() || stats.hessian[k].isfinite().all().item<bool>(), "block ", block,
-                 ": the Hessian of the '", input_name(static_cast<LinearInput>(k)),
-                 "' input is not finite: the block's calibration activations contain NaN/Inf (with bfloat16 or "
-                 "float16 activations they may overflow: try distributed.activations: float32)");
+  for (Statistic kind : {Statistic::Hessian, Statistic::AbsMax, Statistic::AbsMean})
+    for (int k = 0; k < 4; ++k)
+      LOWBIT_CHECK(!stats.of(kind)[k].defined() || stats.of(kind)[k].isfinite().all().item<bool>(), "block ", block,
+                   ": the ", kind == Statistic::Hessian ? "Hessian" : statistic_name(kind), " of the '", linear_input_name(static_cast<LinearInput>(k)),
+                   "' input is not finite: the block's calibration activations contain NaN/Inf (with bfloat16 or "
+                   "float16 activations they may overflow: try distributed.activations: float32)");
 }
 
 }  // namespace
 
 // Quantizes one block. With true_sequential (the reference's --true-sequential), the linears are
-// quantized group by group in forward order — q/k/v, o, gate/up, down — each group's Hessian
-// gathered with the groups before it already quantized; otherwise all Hessians come from one pass
+// quantized group by group in forward order -- q/k/v, o, gate/up, down -- each group's statistics
+// gathered with the groups before it already quantized; otherwise all statistics come from one pass
 // of the original block.
-std::map<std::string, QuantizedLinear> calibrate_block(int64_t block_index, const BlockWeights& bw, const LlamaConfig& c,
-                                                       const at::Tensor& hidden, const RopeTables& rope,
-                                                       const Method& method, const LayerLoopOptions& opt,
-                                                       std::map<std::string, at::Tensor>& kept) {
+QuantizedBlock calibrate_block(int64_t block_index, const BlockWeights& bw, const LlamaConfig& c,
+                               const at::Tensor& hidden, const RopeTables& rope, const Method& method,
+                               const LayerLoopOptions& opt, std::map<std::string, at::Tensor>& kept) {
   const MethodNeeds needs = method.needs();
-  const std::vector<LinearInput> all = {LinearInput::Attention, LinearInput::AttentionOutput, LinearInput::Mlp,
-                                        LinearInput::MlpDown};
+  // Kept in the shard's /stats: the channel vectors always (a few KB), Hessians when asked (large).
   auto keep = [&](const BlockStatistics& stats) {
-    if (!opt.keep_hessians) return;
-    for (int k = 0; k < 4; ++k)
-      if (stats.hessian[k].defined())
-        kept[std::string(input_name(static_cast<LinearInput>(k))) + "/hessian"] = stats.hessian[k];
+    for (Statistic kind : {Statistic::Hessian, Statistic::AbsMax, Statistic::AbsMean}) {
+      if (kind == Statistic::Hessian && !opt.keep_hessians) continue;
+      for (int k = 0; k < 4; ++k)
+        if (stats.of(kind)[k].defined())
+          kept[std::string(linear_input_name(static_cast<LinearInput>(k))) + "/" + statistic_name(kind)] =
+              stats.of(kind)[k];
+    }
   };
-  if (!needs.hessian) return method.quantize_block(bw, BlockStatistics{}, LinearSet::all());
   if (!needs.true_sequential) {
-    // With full-precision inputs the Hessians depend only on model and calibration: shareable.
-    const bool shared = !opt.quantized_propagation && opt.statistics_cache && opt.statistics_cache->enabled();
+    // With full-precision inputs the statistics depend only on model and calibration: shareable.
+    const bool shared = !needs.statistics.empty() && !opt.quantized_propagation && opt.statistics_cache &&
+                        opt.statistics_cache->enabled();
     std::optional<BlockStatistics> cached;
-    if (shared) cached = opt.statistics_cache->load(block_index);
+    if (shared) cached = opt.statistics_cache->load(block_index, needs.statistics);
     if (cached)  // read into host memory; the method works on the block's device
-      for (at::Tensor& h : cached->hessian)
-        if (h.defined()) h = h.to(hidden.device());
-    const BlockStatistics stats = cached ? *cached : gather_hessians(bw, c, hidden, rope, opt.micro_batch, all);
+      for (Statistic kind : {Statistic::Hessian, Statistic::AbsMax, Statistic::AbsMean})
+        for (at::Tensor& t : cached->of(kind))
+          if (t.defined()) t = t.to(hidden.device());
+    const BlockStatistics stats =
+        cached ? *cached : gather_block_statistics(bw, c, hidden, rope, opt.micro_batch, kAllInputs, needs);
     check_finite(stats, block_index);
     if (shared && !cached) opt.statistics_cache->store(block_index, stats);
     keep(stats);
-    return method.quantize_block(bw, stats, LinearSet::all());
+    const BlockContext ctx(block_index, bw, c, hidden, rope, opt.micro_batch, stats);
+    return method.quantize_block(ctx, LinearSet::all());
   }
-  std::map<std::string, QuantizedLinear> quantized;
-  for (LinearInput in : all) {
-    const BlockStatistics stats = gather_hessians(with_quantized(bw, quantized), c, hidden, rope, opt.micro_batch, {in});
+  QuantizedBlock quantized;
+  for (LinearInput in : kAllInputs) {
+    const BlockWeights current = apply_quantized_block(bw, quantized, "block " + std::to_string(block_index));
+    const BlockStatistics stats = gather_block_statistics(current, c, hidden, rope, opt.micro_batch, {in}, needs);
     check_finite(stats, block_index);
     keep(stats);
-    quantized.merge(method.quantize_block(bw, stats, LinearSet::only(in)));
+    const BlockContext ctx(block_index, bw, c, hidden, rope, opt.micro_batch, stats);
+    quantized.merge(method.quantize_block(ctx, LinearSet::only(in)));
   }
   return quantized;
 }
@@ -139,7 +163,7 @@ at::Tensor run_layer_loop(LlamaWeights& w, at::Tensor hidden, const Method& meth
     const auto t0 = std::chrono::steady_clock::now();
     BlockWeights& bw = w.blocks[i];
     const bool resumed = std::find(done.begin(), done.end(), block) != done.end();
-    std::map<std::string, QuantizedLinear> quantized;
+    QuantizedBlock quantized;
     if (resumed) {
       quantized = ShardReader(shard_path).read_block(block);
     } else {
@@ -147,7 +171,7 @@ at::Tensor run_layer_loop(LlamaWeights& w, at::Tensor hidden, const Method& meth
       quantized = calibrate_block(block, bw, c, hidden, rope, method, opt, kept);
       shard.commit_block(block, quantized, kept);
     }
-    const BlockWeights q = with_quantized(bw, quantized);
+    const BlockWeights q = apply_quantized_block(bw, quantized, shard_path + ": block " + std::to_string(block));
     const bool last = i + 1 == w.blocks.size();
     hidden = forward_block(opt.quantized_propagation ? q : bw, c, hidden, rope, opt.micro_batch, nullptr,
                            last ? opt.on_output_chunk : nullptr);

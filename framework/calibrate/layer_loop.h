@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "framework/model/llama_forward.h"
 #include "framework/model/llama_weights.h"
@@ -26,7 +27,7 @@ struct LayerLoopOptions {
   bool quantized_propagation = true;
   int64_t micro_batch = 1;       // sequences per forward; fixed so results do not depend on world size
   bool keep_hessians = false;    // also store the Hessians in the shard's /stats
-  // Full-precision propagation only: Hessians read from / stored to this cache (may be null).
+  // Full-precision propagation only: statistics read from / stored to this cache (may be null).
   const StatisticsCache* statistics_cache = nullptr;
   // Receives the last block's outputs micro-batch by micro-batch, as they are computed (the
   // pipeline streams them to the next rank); may be empty.
@@ -45,15 +46,21 @@ at::Tensor forward_block(const BlockWeights& b, const LlamaConfig& c, const at::
                          int64_t micro, const LinearInputObserver& observe = nullptr,
                          const std::function<void(const at::Tensor&)>& on_chunk = nullptr);
 
+// The statistics needs.statistics of the linear inputs `inputs` (METHODS.md §1.3 for the Hessian;
+// abs-max / abs-mean per channel over every token, accumulated in fp32 micro-batch by micro-batch),
+// from one pass of `b` over `hidden` [N, L, hidden]; none asked: no pass.
+BlockStatistics gather_block_statistics(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& hidden,
+                                        const RopeTables& rope, int64_t micro, const std::vector<LinearInput>& inputs,
+                                        const MethodNeeds& needs);
+
 // Quantizes one block with `method` from the block's inputs `hidden` [N, L, hidden], gathering the
-// statistics the method needs; with true_sequential (GPTQ's --true-sequential) group by group —
-// q/k/v, o, gate/up, down — each group's Hessian taken with the groups before it quantized.
-// Statistics to keep in the shard (options.keep_hessians) are added to `kept`. `block_index` keys
-// the statistics cache.
-std::map<std::string, QuantizedLinear> calibrate_block(int64_t block_index, const BlockWeights& block, const LlamaConfig& c,
-                                                       const at::Tensor& hidden, const RopeTables& rope,
-                                                       const Method& method, const LayerLoopOptions& options,
-                                                       std::map<std::string, at::Tensor>& kept);
+// statistics the method declares and handing it a BlockContext; with true_sequential (GPTQ's
+// --true-sequential) group by group -- q/k/v, o, gate/up, down -- each group's statistics taken with
+// the groups before it quantized. Statistics to keep in the shard (the channel vectors; Hessians
+// with options.keep_hessians) are added to `kept`. `block_index` keys the statistics cache.
+QuantizedBlock calibrate_block(int64_t block_index, const BlockWeights& block, const LlamaConfig& c,
+                               const at::Tensor& hidden, const RopeTables& rope, const Method& method,
+                               const LayerLoopOptions& options, std::map<std::string, at::Tensor>& kept);
 
 // `w` holds this rank's blocks (w.first_block ...); `hidden` [N, L, hidden] are the inputs of its
 // first block, on the blocks' device, in the activations' dtype (fp32 on CPU; the model's dtype on

@@ -79,6 +79,10 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
     method_params.get<std::string>("name");
     method = MethodRegistry::builtin().get(cfg.method).create(method_params);
     method->check_model(cfg.model.config, cfg.source);
+    const MethodNeeds needs = method->needs();
+    LOWBIT_CHECK(needs.propagation.empty() || needs.propagation == cfg.distributed.propagation, cfg.source,
+                 ": key 'distributed.propagation' is '", cfg.distributed.propagation, "', but method '", cfg.method,
+                 "' requires '", needs.propagation, "': ", needs.propagation_reason);
     PlanSettings plan_settings;
     plan_settings.ranks = size;
     plan = make_partition_plan(cfg.model.config, plan_settings);

@@ -21,7 +21,7 @@ void inspect_shard(const std::string& path) {
   const ShardReader r(path);
   const ShardHeader& h = r.header();
   fmt::print("{}\n  format {} v{}, rank {} of {}, blocks [{}, {}), method {}, built by {}\n", path, kShardFormat,
-             kShardVersion, h.rank, h.world_size, h.first_block, h.end_block, h.method,
+             h.version, h.rank, h.world_size, h.first_block, h.end_block, h.method,
              h.build_version.empty() ? "?" : h.build_version);
   fmt::print("  model fingerprint {}, calibration fingerprint {}\n", h.model_fingerprint,
              h.calibration_fingerprint.empty() ? "-" : h.calibration_fingerprint);
@@ -32,11 +32,15 @@ void inspect_shard(const std::string& path) {
   const std::vector<int64_t> done = r.committed_blocks();
   fmt::print("  committed blocks: {} of {}\n", done.size(), h.end_block - h.first_block);
   for (int64_t b : done) {
-    fmt::print("  block {}\n", b);
-    for (const auto& [module, q] : r.read_block(b))
-      fmt::print("    {:<18} {} {}-bit group {} {} [{}, {}]{}\n", module, q.format, q.bits,
-                 q.group_size ? std::to_string(q.group_size) : "per-channel", q.symmetric ? "sym" : "asym",
-                 q.weight.size(0), q.weight.size(1), q.loss >= 0 ? fmt::format(" loss {:.4g}", q.loss) : "");
+    const QuantizedBlock block = r.read_block(b);
+    fmt::print("  block {}  activations: {}\n", b, block.activations.describe());
+    for (const auto& [module, q] : block.linears)
+      fmt::print("    {:<18} {} {}-bit ({:.3f} bits/weight) group {} {} [{}, {}]{}\n", module, q.format, q.bits,
+                 q.bits_per_weight, q.group_size ? std::to_string(q.group_size) : "per-channel",
+                 q.symmetric ? "sym" : "asym", q.weight.size(0), q.weight.size(1),
+                 q.loss >= 0 ? fmt::format(" loss {:.4g}", q.loss) : "");
+    for (const auto& [name, t] : block.parameters)
+      fmt::print("    replaced {:<32} [{}] (full precision)\n", name, t.numel());
     for (const auto& [name, t] : r.read_stats(b)) {
       std::string shape;
       for (int64_t d : t.sizes()) shape += (shape.empty() ? "" : ", ") + std::to_string(d);

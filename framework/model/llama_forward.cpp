@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "framework/core/error.h"
+#include "framework/model/activation_quant.h"
 
 namespace lowbit {
 
@@ -60,22 +61,35 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeTables& rope) {
 
 }  // namespace
 
-KeysValues block_keys_values(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& h, const RopeTables& rope) {
-  const int64_t B = h.size(0), T = h.size(1), D = c.head_dim;
-  const at::Tensor k = at::linear(h, b.k).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);  // [B, KV, T, D]
-  const at::Tensor v = at::linear(h, b.v).view({B, T, c.num_key_value_heads, D}).transpose(1, 2);  // [B, KV, T, D]
-  return {apply_rope(k, rope), v};
+namespace {
+
+// k and v over the block's attention input hq [B, T, hidden] as the linears see it (activations
+// already quantized when the block's spec says so): [B, KV, T, D] each, k after RoPE.
+KeysValues keys_values_of(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& hq, const RopeTables& rope) {
+  const int64_t B = hq.size(0), T = hq.size(1), D = c.head_dim;
+  const bool out_q = b.act.quantize_qkv_outputs;
+  const at::Tensor k = at::linear(hq, b.k), v = at::linear(hq, b.v);  // [B, T, KV*D]
+  const at::Tensor kq = out_q ? fake_quantize_activations(k, b.act) : k;
+  const at::Tensor vq = out_q ? fake_quantize_activations(v, b.act) : v;
+  return {apply_rope(kq.view({B, T, c.num_key_value_heads, D}).transpose(1, 2), rope),
+          vq.view({B, T, c.num_key_value_heads, D}).transpose(1, 2)};
 }
 
-at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& x, const RopeTables& rope,
-                         const LinearInputObserver& observe, const BlockPast* past, KeysValues* keep) {
-  const int64_t B = x.size(0), T = x.size(1), D = c.head_dim;
-  // Attention.
-  const at::Tensor h = rms_norm(x, b.input_norm, c.rms_norm_eps);                     // [B, T, hidden]
-  if (observe) observe(LinearInput::Attention, h);
-  const at::Tensor q =
-      apply_rope(at::linear(h, b.q).view({B, T, c.num_attention_heads, D}).transpose(1, 2), rope);  // [B, H, T, D]
-  auto [k, v] = block_keys_values(b, c, h, rope);                                                  // [B, KV, T, D]
+}  // namespace
+
+KeysValues block_keys_values(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& h, const RopeTables& rope) {
+  return keys_values_of(b, c, fake_quantize_activations(h, b.act), rope);
+}
+
+at::Tensor attention_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& h, const RopeTables& rope,
+                             const LinearInputObserver& observe, const BlockPast* past, KeysValues* keep) {
+  const int64_t B = h.size(0), T = h.size(1), D = c.head_dim;
+  const at::Tensor hq = fake_quantize_activations(h, b.act);  // what q/k/v read: [B, T, hidden]
+  if (observe) observe(LinearInput::Attention, hq);
+  at::Tensor q = at::linear(hq, b.q);  // [B, T, H*D]
+  if (b.act.quantize_qkv_outputs) q = fake_quantize_activations(q, b.act);
+  q = apply_rope(q.view({B, T, c.num_attention_heads, D}).transpose(1, 2), rope);  // [B, H, T, D]
+  auto [k, v] = keys_values_of(b, c, hq, rope);                                     // [B, KV, T, D]
   if (keep) *keep = {k, v};
   std::optional<at::Tensor> mask;
   if (past) {  // the shared prefix's keys/values in front: [B, KV, P + T, D]
@@ -89,15 +103,26 @@ at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::
                                                           /*is_causal=*/!mask && T > 1,
                                                           /*scale=*/1.0 / std::sqrt(double(D)),
                                                           /*enable_gqa=*/c.kv_groups() > 1);
-  const at::Tensor attn = ctx.transpose(1, 2).reshape({B, T, c.q_dim()});             // [B, T, H*D]
+  const at::Tensor attn = fake_quantize_activations(ctx.transpose(1, 2).reshape({B, T, c.q_dim()}), b.act);  // [B, T, H*D]
   if (observe) observe(LinearInput::AttentionOutput, attn);
-  const at::Tensor x1 = x + at::linear(attn, b.o);                                    // [B, T, hidden]
-  // MLP.
-  const at::Tensor h2 = rms_norm(x1, b.post_norm, c.rms_norm_eps);
-  if (observe) observe(LinearInput::Mlp, h2);
-  const at::Tensor act = at::silu(at::linear(h2, b.gate)) * at::linear(h2, b.up);     // [B, T, inter]
+  return at::linear(attn, b.o);  // [B, T, hidden]
+}
+
+at::Tensor mlp_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& h,
+                       const LinearInputObserver& observe) {
+  const at::Tensor hq = fake_quantize_activations(h, b.act);  // [B, T, hidden]
+  if (observe) observe(LinearInput::Mlp, hq);
+  const at::Tensor act =
+      fake_quantize_activations(at::silu(at::linear(hq, b.gate)) * at::linear(hq, b.up), b.act);  // [B, T, inter]
   if (observe) observe(LinearInput::MlpDown, act);
-  return x1 + at::linear(act, b.down);
+  return at::linear(act, b.down);  // [B, T, hidden]
+}
+
+at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& x, const RopeTables& rope,
+                         const LinearInputObserver& observe, const BlockPast* past, KeysValues* keep) {
+  const at::Tensor x1 = x + attention_forward(b, c, rms_norm(x, b.input_norm, c.rms_norm_eps), rope, observe, past,
+                                              keep);                                     // [B, T, hidden]
+  return x1 + mlp_forward(b, c, rms_norm(x1, b.post_norm, c.rms_norm_eps), observe);
 }
 
 at::Tensor embed(const LlamaWeights& w, const at::Tensor& ids) {

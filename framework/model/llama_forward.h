@@ -43,12 +43,23 @@ struct BlockPast {
   at::Tensor k, v, mask;
 };
 
-// One decoder block: x [batch, seq, hidden] -> [batch, seq, hidden]. With `past`, the block attends
-// to past.k/past.v in front of its own keys under past.mask (else causally); `keep`, if given,
-// receives the block's own keys and values.
+// One decoder block: x [batch, seq, hidden] -> [batch, seq, hidden], i.e.
+//   x1 = x + attention_forward(rms_norm(x)),  out = x1 + mlp_forward(rms_norm(x1)),
+// with the block's activation quantization (b.act) applied to every linear's input (and the q/k/v
+// outputs when it says so). With `past`, the block attends to past.k/past.v in front of its own
+// keys under past.mask (else causally); `keep`, if given, receives the block's own keys and values.
+// The observer sees each linear input as the linears read it (after activation quantization).
 at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& x, const RopeTables& rope,
                          const LinearInputObserver& observe = nullptr, const BlockPast* past = nullptr,
                          KeysValues* keep = nullptr);
+// The attention half: normed input h [batch, seq, hidden] -> o_proj's output [batch, seq, hidden]
+// (before the residual add). What AWQ's scale search measures for the q/k/v junction.
+at::Tensor attention_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& h, const RopeTables& rope,
+                             const LinearInputObserver& observe = nullptr, const BlockPast* past = nullptr,
+                             KeysValues* keep = nullptr);
+// The MLP half: normed input h [batch, seq, hidden] -> down_proj's output [batch, seq, hidden].
+at::Tensor mlp_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& h,
+                       const LinearInputObserver& observe = nullptr);
 // Only the keys and values of the block over its normed input h [batch, seq, hidden].
 KeysValues block_keys_values(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& h, const RopeTables& rope);
 

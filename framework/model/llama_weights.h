@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "framework/model/activation_quant.h"
 #include "framework/model/llama_config.h"
 
 namespace lowbit {
@@ -25,6 +26,7 @@ struct BlockWeights {
   at::Tensor gate;        // [intermediate, hidden]
   at::Tensor up;          // [intermediate, hidden]
   at::Tensor down;        // [hidden, intermediate]
+  ActivationQuant act;    // runtime forward spec: activation fake-quantization (off for a plain model)
 };
 
 struct LlamaWeights {

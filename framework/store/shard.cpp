@@ -12,13 +12,14 @@
 #include "framework/core/error.h"
 #include "framework/model/weight_digests.h"
 #include "framework/store/hdf5_file.h"
-#include "framework/store/uniform_artifact.h"
-#include "methods/common/uniform_quantizer.h"
+#include "methods/common/artifact_formats.h"
 
 namespace lowbit {
 namespace {
 
 std::string block_group(int64_t block) { return "/blocks/" + std::to_string(block); }
+// A block's replaced full-precision parameters: /blocks/<b>/parameters/<name> (not a linear).
+constexpr const char* kParametersGroup = "parameters";
 
 std::vector<std::pair<const char*, std::string ShardHeader::*>> string_fields() {
   return {{"method", &ShardHeader::method},
@@ -37,11 +38,13 @@ ShardHeader read_header(const h5::File& f) {
   LOWBIT_CHECK(f.has_attr("/", "format") && f.attr_string("/", "format") == kShardFormat, f.path(),
                ": attribute 'format' is not '", kShardFormat, "': not a lowbit shard");
   const int64_t version = f.attr_int("/", "version");
-  LOWBIT_CHECK(version == kShardVersion, f.path(), ": attribute 'version' is ", version, "; this lowbit reads version ",
-               kShardVersion,
-               version < kShardVersion ? " (version 1 shards carry no checksums: quantize again with this lowbit)"
-                                       : " (use the lowbit that wrote it)");
+  LOWBIT_CHECK(version >= kOldestReadableShardVersion && version <= kShardVersion, f.path(), ": attribute 'version' is ",
+               version, "; this lowbit reads versions ", kOldestReadableShardVersion, "-", kShardVersion,
+               version < kOldestReadableShardVersion
+                   ? " (version 1 shards carry no checksums: quantize again with this lowbit)"
+                   : " (use the lowbit that wrote it)");
   ShardHeader h;
+  h.version = version;
   for (const auto& [name, field] : string_fields()) h.*field = f.attr_string("/", name);
   for (const auto& [name, field] : int_fields()) h.*field = f.attr_int("/", name);
   h.build_version = f.has_attr("/", "build_version") ? f.attr_string("/", "build_version") : "";
@@ -109,6 +112,9 @@ ShardWriter::ShardWriter(const std::string& path, const ShardHeader& header) {
     for (const auto& [name, field] : int_fields())
       LOWBIT_CHECK(have.*field == header.*field, path, ": attribute '", name, "' is ", have.*field, ", this run has ",
                    header.*field, "; the shard belongs to another run (use a new run directory)");
+    LOWBIT_CHECK(have.version == kShardVersion, path, ": attribute 'version' is ", have.version,
+                 ": this lowbit appends version ", kShardVersion, " blocks only to a version ", kShardVersion,
+                 " shard; use a new run directory");
     // Drop blocks a killed run left half-written.
     for (const std::string& name : file_->children("/blocks")) {
       const std::string g = "/blocks/" + name;
@@ -140,31 +146,43 @@ ShardWriter::~ShardWriter() = default;
 
 std::vector<int64_t> ShardWriter::committed_blocks() const { return committed(*file_); }
 
-void ShardWriter::commit_block(int64_t block, const std::map<std::string, QuantizedLinear>& linears,
-                               const std::map<std::string, at::Tensor>& stats) {
+void ShardWriter::commit_block(int64_t block, const QuantizedBlock& q, const std::map<std::string, at::Tensor>& stats) {
   const std::string g = block_group(block);
   LOWBIT_ASSERT(!file_->exists(g), "block ", block, " is already in ", file_->path());
-  for (const auto& [module, q] : linears) {
-    const std::string where = file_->path() + ": block " + std::to_string(block) + " " + module;
-    LOWBIT_CHECK(q.weight.defined() && q.weight.isfinite().all().item<bool>(), where,
-                 ": the quantized weight is not finite; nothing of the block was written");
-    check_uniform_artifact(q, where);
+  const std::string where = file_->path() + ": block " + std::to_string(block);
+  for (const auto& [module, linear] : q.linears) {
+    LOWBIT_CHECK(linear.weight.defined(), where, " ", module, ": no dequantized weight; nothing of the block was written");
+    check_artifact(linear, where + " " + module + " (nothing of the block was written)");
   }
+  for (const auto& [name, t] : q.parameters)
+    LOWBIT_CHECK(t.defined() && t.isfinite().all().item<bool>(), where, " parameter ", name,
+                 " is not finite; nothing of the block was written");
+  check_activation_quant(q.activations, where);
   for (const auto& [name, t] : stats)
-    LOWBIT_CHECK(t.isfinite().all().item<bool>(), file_->path(), ": block ", block, " statistic ", name,
+    LOWBIT_CHECK(t.isfinite().all().item<bool>(), where, " statistic ", name,
                  " is not finite; nothing of the block was written");
   file_->ensure_group(g);
-  for (const auto& [module, q] : linears) {
+  for (const auto& [module, linear] : q.linears) {
     const std::string m = g + "/" + module;
     file_->ensure_group(m);
-    file_->set_attr(m, "format", q.format);
-    file_->set_attr(m, "bits", static_cast<int64_t>(q.bits));
-    file_->set_attr(m, "group_size", q.group_size);
-    file_->set_attr(m, "symmetric", static_cast<int64_t>(q.symmetric));
-    file_->set_attr(m, "shape", fmt::format("{}x{}", q.weight.size(0), q.weight.size(1)));
-    file_->set_attr(m, "loss", fmt::format("{:.9g}", q.loss));
-    for (const auto& [name, t] : q.tensors) file_->write_tensor(m + "/" + name, t);
+    file_->set_attr(m, "format", linear.format);
+    file_->set_attr(m, "bits", static_cast<int64_t>(linear.bits));
+    file_->set_attr(m, "bits_per_weight", fmt::format("{:.9g}", linear.bits_per_weight));
+    file_->set_attr(m, "group_size", linear.group_size);
+    file_->set_attr(m, "symmetric", static_cast<int64_t>(linear.symmetric));
+    file_->set_attr(m, "shape", fmt::format("{}x{}", linear.weight.size(0), linear.weight.size(1)));
+    file_->set_attr(m, "loss", fmt::format("{:.9g}", linear.loss));
+    for (const auto& [name, t] : linear.tensors) file_->write_tensor(m + "/" + name, t);
   }
+  if (!q.parameters.empty()) {
+    file_->ensure_group(g + "/" + kParametersGroup);
+    for (const auto& [name, t] : q.parameters) file_->write_tensor(g + "/" + kParametersGroup + "/" + name, t);
+  }
+  // The runtime forward spec (docs/shard-format.md), on the block group.
+  file_->set_attr(g, "act_bits", static_cast<int64_t>(q.activations.bits));
+  file_->set_attr(g, "act_granularity", q.activations.granularity);
+  file_->set_attr(g, "act_symmetric", static_cast<int64_t>(q.activations.symmetric));
+  file_->set_attr(g, "act_quantize_qkv_outputs", static_cast<int64_t>(q.activations.quantize_qkv_outputs));
   for (const auto& [name, t] : stats) {
     const std::string ds = "/stats/" + std::to_string(block) + "/" + name;
     file_->ensure_group(ds.substr(0, ds.rfind('/')));
@@ -184,13 +202,28 @@ const std::string& ShardReader::path() const { return file_->path(); }
 
 std::vector<int64_t> ShardReader::committed_blocks() const { return committed(*file_); }
 
-std::map<std::string, QuantizedLinear> ShardReader::read_block(int64_t block) const {
+QuantizedBlock ShardReader::read_block(int64_t block) const {
   const std::string g = block_group(block);
   LOWBIT_CHECK(file_->exists(g) && file_->has_attr(g, "committed") && file_->attr_int(g, "committed") == 1,
                file_->path(), ": block ", block, " is not committed in this shard");
-  std::map<std::string, QuantizedLinear> out;
+  auto read_checked = [&](const std::string& ds) {
+    at::Tensor t = file_->read_tensor(ds);  // checksums verified by HDF5
+    LOWBIT_CHECK(t.numel() == 0 || t.dim() == 0 || file_->has_checksum(ds), file_->path(), ": ", ds,
+                 " carries no checksum");
+    return t;
+  };
+  QuantizedBlock out;
   for (const std::string& module : file_->children(g)) {
     const std::string m = g + "/" + module;
+    if (module == kParametersGroup) {
+      for (const std::string& name : file_->children(m)) {
+        at::Tensor t = read_checked(m + "/" + name);
+        LOWBIT_CHECK(t.is_floating_point() && t.isfinite().all().item<bool>(), file_->path(), ": ", m, "/", name,
+                     " is not a finite floating-point tensor");
+        out.parameters[name] = std::move(t);
+      }
+      continue;
+    }
     QuantizedLinear q;
     q.format = file_->attr_string(m, "format");
     q.bits = static_cast<int>(file_->attr_int(m, "bits"));
@@ -201,17 +234,27 @@ std::map<std::string, QuantizedLinear> ShardReader::read_block(int64_t block) co
     q.loss = std::strtod(loss.c_str(), &end);
     LOWBIT_CHECK(!loss.empty() && end == loss.c_str() + loss.size(), file_->path(), ": ", m, "@loss '", loss,
                  "' is not a number");
-    for (const std::string& name : file_->children(m)) {
-      at::Tensor t = file_->read_tensor(m + "/" + name);  // checksums verified by HDF5
-      LOWBIT_CHECK(t.numel() == 0 || t.dim() == 0 || file_->has_checksum(m + "/" + name), file_->path(), ": ", m, "/",
-                   name, " carries no checksum");
-      q.tensors[name] = std::move(t);
-    }
-    check_uniform_artifact(q, file_->path() + ": " + m);
-    q.weight = dequantize_uniform(q.tensors["codes"], q.tensors["scale"], q.tensors["zero"], q.tensors["g_idx"]);
-    out.emplace(module, std::move(q));
+    for (const std::string& name : file_->children(m)) q.tensors[name] = read_checked(m + "/" + name);
+    finish_artifact(q, file_->path() + ": " + m);  // checked, dequantized: as a fresh block is
+    out.linears.emplace(module, std::move(q));
   }
+  out.activations = read_activations(block);
   return out;
+}
+
+ActivationQuant ShardReader::read_activations(int64_t block) const {
+  const std::string g = block_group(block);
+  LOWBIT_CHECK(file_->exists(g) && file_->has_attr(g, "committed") && file_->attr_int(g, "committed") == 1,
+               file_->path(), ": block ", block, " is not committed in this shard");
+  ActivationQuant a;
+  if (header_.version >= 3) {  // version 2 shards predate the forward spec: no activation quantization
+    a.bits = static_cast<int>(file_->attr_int(g, "act_bits"));
+    a.granularity = file_->attr_string(g, "act_granularity");
+    a.symmetric = file_->attr_int(g, "act_symmetric") != 0;
+    a.quantize_qkv_outputs = file_->attr_int(g, "act_quantize_qkv_outputs") != 0;
+  }
+  check_activation_quant(a, file_->path() + ": " + g);
+  return a;
 }
 
 std::map<std::string, at::Tensor> ShardReader::read_stats(int64_t block) const {

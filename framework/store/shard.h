@@ -22,7 +22,9 @@ class File;
 
 inline constexpr const char* kShardFormat = "lowbit-shard";
 // 2: every dataset checksummed (Fletcher32), metadata in the checksummed 1.8+ HDF5 format.
-inline constexpr int64_t kShardVersion = 2;
+// 3: a block also holds replaced parameters and its runtime forward spec (method interface v2).
+inline constexpr int64_t kShardVersion = 3;
+inline constexpr int64_t kOldestReadableShardVersion = 2;  // a v2 block reads as one without either
 
 struct ShardHeader {
   std::string method;                   // registry name
@@ -33,6 +35,7 @@ struct ShardHeader {
   int64_t first_block = 0, end_block = 0;  // blocks this rank owns: [first, end)
   std::string build_version;
   std::string model_tensors;  // JSON {tensor: weight digest}: names what differs when the fingerprint does
+  int64_t version = kShardVersion;  // as read (not compared between runs)
 };
 
 // "rank-00001-of-00004.h5"
@@ -46,12 +49,12 @@ class ShardWriter {
   ShardWriter(const std::string& path, const ShardHeader& header);
   ~ShardWriter();
   std::vector<int64_t> committed_blocks() const;
-  // Writes and commits block `block` (which must not be committed yet); `stats` maps a statistic's
-  // path inside /stats/<block>/ (e.g. "attention/hessian") to its tensor. Every artifact is checked
-  // first (check_uniform_artifact, finite statistics): a NaN is refused, naming the tensor, and
-  // nothing of the block is written.
-  void commit_block(int64_t block, const std::map<std::string, QuantizedLinear>& linears,
-                    const std::map<std::string, at::Tensor>& stats = {});
+  // Writes and commits block `block` (which must not be committed yet): its linear artifacts, its
+  // replaced parameters and its forward spec; `stats` maps a statistic's path inside
+  // /stats/<block>/ (e.g. "attention/hessian") to its tensor. Everything is checked first (the
+  // artifact format's checks, finite parameters and statistics): a NaN is refused, naming the
+  // tensor, and nothing of the block is written.
+  void commit_block(int64_t block, const QuantizedBlock& q, const std::map<std::string, at::Tensor>& stats = {});
 
  private:
   void create(const std::string& path, const ShardHeader& header);
@@ -64,10 +67,12 @@ class ShardReader {
   ~ShardReader();
   const ShardHeader& header() const { return header_; }
   std::vector<int64_t> committed_blocks() const;
-  // The artifacts of a committed block, each checked (checksums, check_uniform_artifact) and with
-  // its dequantized weight rebuilt.
-  std::map<std::string, QuantizedLinear> read_block(int64_t block) const;
+  // A committed block: its artifacts, each checked (checksums, the format's checks) and with its
+  // dequantized weight rebuilt through the format registry; its parameters and forward spec.
+  QuantizedBlock read_block(int64_t block) const;
   std::map<std::string, at::Tensor> read_stats(int64_t block) const;
+  // Only the forward spec of a committed block (its attributes; cheap).
+  ActivationQuant read_activations(int64_t block) const;
   const std::string& path() const;
 
  private:

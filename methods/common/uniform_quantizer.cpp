@@ -31,6 +31,26 @@ QuantGrid minmax_grid(const at::Tensor& x, int bits, bool symmetric) {
   return g;
 }
 
+QuantGrid fit_grid(const at::Tensor& x, const UniformQuantSpec& spec) {
+  if (spec.rule == GridRule::MinMax) return minmax_grid(x, spec.bits, spec.symmetric);
+  LOWBIT_CHECK(spec.bits >= 2 && spec.bits <= 16, "quantization bits must be in [2, 16] for this grid, got ", spec.bits);
+  QuantGrid g;
+  g.maxq = (int64_t{1} << spec.bits) - 1;
+  const at::Tensor xf = x.to(at::kFloat);  // [rows, cols]
+  if (spec.rule == GridRule::AwqMinMax) {
+    const at::Tensor hi = xf.amax(1, true), lo = xf.amin(1, true);  // [rows, 1]
+    g.scale = (hi - lo).clamp_min(1e-5) / static_cast<double>(g.maxq);
+    g.zero = (-at::round(lo / g.scale)).clamp(0, static_cast<double>(g.maxq));
+    return g;
+  }
+  // AbsMax: the reference divides the clamped max by q_max; codes are offset by 2^(bits-1) so that
+  // they are unsigned, and (code - zero) * s == round(w / s) * s exactly.
+  const double qmax = static_cast<double>((int64_t{1} << (spec.bits - 1)) - 1);
+  g.scale = xf.abs().amax(1, true).clamp_min(1e-5).div(qmax);  // [rows, 1]
+  g.zero = at::full_like(g.scale, qmax + 1);
+  return g;
+}
+
 at::Tensor quantize_codes(const at::Tensor& x, const QuantGrid& g) {
   return at::clamp(at::round(x.to(at::kFloat) / g.scale) + g.zero, 0, static_cast<double>(g.maxq));
 }
@@ -57,16 +77,23 @@ GroupedCodes quantize_grouped(const at::Tensor& w, const UniformQuantSpec& spec)
   LOWBIT_CHECK(in % g == 0, "input size ", in, " is not a multiple of group size ", g);
   // [out, in] -> [out * in/g, g]: every group becomes a row with its own grid.
   const at::Tensor rows = w.to(at::kFloat).reshape({out * (in / g), g});
-  const QuantGrid grid = minmax_grid(rows, spec.bits, spec.symmetric);
+  LOWBIT_CHECK(spec.bits >= 1 && spec.bits <= 8, "stored codes are one byte each: bits must be in [1, 8], got ",
+               spec.bits);
+  const QuantGrid grid = fit_grid(rows, spec);
   return {quantize_codes(rows, grid).reshape({out, in}).to(at::kByte), grid.scale.reshape({out, in / g}),
           grid.zero.reshape({out, in / g}), g};
 }
 
 at::Tensor fake_quantize(const at::Tensor& w, const UniformQuantSpec& spec) {
-  const GroupedCodes q = quantize_grouped(w, spec);
-  // [in]: integer division (a true one would go through float, by a reciprocal on CUDA)
-  const at::Tensor g_idx = at::div(at::arange(w.size(1), w.options().dtype(at::kLong)), q.group_size, "floor");
-  return dequantize_uniform(q.codes, q.scale, q.zero, g_idx);
+  LOWBIT_CHECK(w.dim() == 2, "quantization expects a [out, in] weight, got ", w.dim(), " dimensions");
+  const int64_t out = w.size(0), in = w.size(1);
+  const int64_t g = spec.group_size > 0 ? spec.group_size : in;
+  LOWBIT_CHECK(in % g == 0, "input size ", in, " is not a multiple of group size ", g);
+  // The same grid and the same scale * (q - zero) as the stored codes decode to, without the
+  // byte codes: element for element equal to dequantize_uniform(quantize_grouped(w)).
+  const at::Tensor rows = w.to(at::kFloat).reshape({out * (in / g), g});  // [groups, g]
+  const QuantGrid grid = fit_grid(rows, spec);
+  return dequantize_codes(quantize_codes(rows, grid), grid).reshape({out, in});
 }
 
 }  // namespace lowbit

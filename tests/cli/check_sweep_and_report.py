@@ -3,7 +3,8 @@
 Usage: check_sweep_and_report.py LOWBIT REPO_DIR CORPUS_DIR WORK_DIR -- MPIRUN...
   - --dry-run of configs/sweeps/llama3-70b.yaml prints one mpirun (and one sbatch) line per row of
     the paper's 70B table, rows of methods lowbit lacks marked "not available yet";
-  - the small-model sweep (FP, RTN and GPTQ at 4/3/2 bits g128, and an AWQ row that must be refused)
+  - the small-model sweep (FP, RTN and GPTQ at 4/3/2 bits g128, AWQ W4 g128, SmoothQuant W8A8, and a
+    row of an unknown method that must be refused)
     completes every available run, reports the refused one and exits non-zero; GPTQ beats RTN at 3
     and 2 bits; with one run's results removed (an interrupted sweep), a second start runs only that
     run and leaves the others untouched;
@@ -44,8 +45,11 @@ def main():
         print(f"dry run ({launcher}): {len(lines)} lines for {len(paper_rows)} paper rows")
         check(len(lines) == len(paper_rows), f"{launcher}: {len(lines)} lines, {len(paper_rows)} rows in the paper")
         refused = [ln for ln in lines if "not available yet" in ln]
-        check(len(refused) == sum(1 for r in paper_rows if r["method"] not in ("RTN", "GPTQ", "LLaMA3 (FP16)")),
+        have = ("RTN", "GPTQ", "AWQ", "SmoothQuant", "LLaMA3 (FP16)")  # lowbit's methods today
+        check(len(refused) == sum(1 for r in paper_rows if r["method"] not in have),
               f"{launcher}: {len(refused)} refused lines")
+        check(not any(m in ln for ln in refused for m in ("method 'awq'", "method 'smoothquant'")),
+              f"{launcher}: an AWQ or SmoothQuant row is refused")
 
     # The small-model sweep.
     data = os.path.join(work, "tiny-eval")
@@ -73,15 +77,19 @@ grid:
   method.bits: [4, 3, 2]
   method.group_size: [128]
 rows:
-  - {{method.name: awq, method.bits: 4, method.group_size: 128}}
+  - {{method.name: awq, method.bits: 4, method.group_size: 128, distributed.propagation: full_precision}}
+  - {{method.name: smoothquant, method.bits: 8, method.a_bits: 8, method.group_size: 0, distributed.propagation: full_precision}}
+  - {{method.name: no-such-method, method.bits: 4, method.group_size: 128}}
 """)
     cmd = mpirun + ["-np", "2", lowbit, "sweep", sweep]
     p = subprocess.run(cmd, capture_output=True, text=True)
     out = p.stdout + p.stderr
     print("\n".join(out.splitlines()[-14:]))
     check(p.returncode != 0, "a sweep with a refused run must exit non-zero")
-    check("failed: awq-w4-g128: method 'awq' is not available yet" in out, "the refused AWQ row is not reported")
+    check("failed: no-such-method-w4-g128: method 'no-such-method' is not available yet" in out,
+          "the refused row is not reported")
     names = ["fp"] + [f"{m}-w{b}-g128" for m in ("rtn", "gptq") for b in (4, 3, 2)]
+    names += ["awq-w4-g128-propagationfull_precision", "smoothquant-w8a8-pc-propagationfull_precision"]
     for n in names:
         check(os.path.exists(os.path.join(runs, n, "results.json")), f"{n}: no results.json")
     ppl = {n: json.load(open(os.path.join(runs, n, "results.json")))["tasks"]["wikitext2"]["perplexity"] for n in names}
@@ -94,7 +102,7 @@ rows:
     os.remove(os.path.join(runs, "gptq-w3-g128", "results.json"))
     before = {n: os.path.getmtime(os.path.join(runs, n, "results.json")) for n in names if n != "gptq-w3-g128"}
     out2 = subprocess.run(cmd, capture_output=True, text=True).stdout
-    check("1 done, 6 skipped (already done), 1 failed" in out2, "the restarted sweep did not run exactly the missing run")
+    check("1 done, 8 skipped (already done), 1 failed" in out2, "the restarted sweep did not run exactly the missing run")
     check(os.path.exists(os.path.join(runs, "gptq-w3-g128", "results.json")), "the missing run was not completed")
     check(all(os.path.getmtime(os.path.join(runs, n, "results.json")) == t for n, t in before.items()),
           "a finished run was recomputed")
@@ -112,6 +120,12 @@ rows:
     rows = list(csv.reader(io.StringIO(subprocess.run([lowbit, "report", runs, "--paper", "llama3-8b", "--format", "csv"],
                                                       cwd=repo, capture_output=True, text=True, check=True).stdout)))
     g3 = [r for r in rows if r[:4] == ["GPTQ", "3", "16", "128"]][0]
+    # AWQ and SmoothQuant runs on their paper rows; the W8A8 row's #A is the run's activation bits.
+    a4 = [r for r in rows if r[:4] == ["AWQ", "4", "16", "128"]][0]
+    check(abs(float(a4[5]) - ppl["awq-w4-g128-propagationfull_precision"]) < 0.006, f"csv: AWQ W4 g128 row {a4[:7]}")
+    sq = [r for r in rows if r[:4] == ["SmoothQuant", "8", "8", "-"]][0]
+    check(abs(float(sq[5]) - ppl["smoothquant-w8a8-pc-propagationfull_precision"]) < 0.006,
+          f"csv: SmoothQuant W8A8 row {sq[:7]}")
     check(g3[4] == "8.2" and abs(float(g3[5]) - ppl["gptq-w3-g128"]) < 0.006, f"csv: GPTQ W3 g128 row {g3[:7]}")
     tex = subprocess.run([lowbit, "report", runs, "--paper", "llama3-8b", "--format", "tex"], cwd=repo,
                          capture_output=True, text=True, check=True).stdout

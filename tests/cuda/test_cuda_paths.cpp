@@ -24,6 +24,7 @@
 #include "framework/model/llama_weights.h"
 #include "methods/common/gptq_solver.h"
 #include "methods/common/hessian.h"
+#include "framework/calibrate/layer_loop.h"
 #include "methods/method.h"
 #include "tests/support/run_blocks.h"
 #include "tests/support/test_paths.h"
@@ -99,23 +100,34 @@ TEST(CudaMethods, EveryRegisteredMethodAgreesWithCpuOnABlock) {
   REQUIRE_GPU();
   c10::InferenceMode guard;
   const LlamaWeights cpu = tiny(c10::kCPU, at::kFloat, false, 1), gpu = tiny(kCuda, at::kFloat, false, 1);
-  const BlockStatistics cpu_stats = block0_statistics(cpu);
-  BlockStatistics gpu_stats = cpu_stats;  // the same statistics on both: compare the methods alone
-  for (at::Tensor& h : gpu_stats.hessian) h = h.to(kCuda);
+  const LlamaConfig& c = cpu.config;
+  const at::Tensor ids = random_ids(4, 256, c.vocab_size);
+  const at::Tensor x_cpu = embed(cpu, ids), x_gpu = embed(gpu, ids);  // [4, 256, hidden]
+  const RopeTables rope_cpu = rope_tables(c, 256, at::kFloat), rope_gpu = rope_tables(c, 256, at::kFloat, kCuda);
+  const std::map<std::string, std::string> params = {{"rtn", "bits: 4\ngroup_size: 128\n"},
+                                                     {"gptq", "bits: 4\ngroup_size: 128\n"},
+                                                     {"awq", "bits: 4\ngroup_size: 128\n"},
+                                                     {"smoothquant", "bits: 8\na_bits: 8\n"}};
   const MethodRegistry& registry = MethodRegistry::builtin();
   for (const std::string& name : registry.names()) {
-    YamlSection params = load_yaml_text("name: " + name + "\nbits: 4\ngroup_size: 128\n", "test");
-    params.get<std::string>("name");
-    const std::unique_ptr<Method> m = registry.get(name).create(params);
-    const auto a = m->quantize_block(gpu.blocks[0], gpu_stats, LinearSet::all());
-    const auto b = m->quantize_block(cpu.blocks[0], cpu_stats, LinearSet::all());
-    ASSERT_EQ(a.size(), b.size()) << name;
-    for (const auto& [module, q] : b) {
-      const QuantizedLinear& g = a.at(module);
+    ASSERT_TRUE(params.count(name)) << "give method '" << name << "' parameters here";
+    YamlSection p = load_yaml_text(params.at(name), "test");
+    const std::unique_ptr<Method> m = registry.get(name).create(p);
+    LayerLoopOptions loop;
+    loop.micro_batch = 2;
+    std::map<std::string, at::Tensor> kept;
+    // The whole driver step on each device: statistics, context, method.
+    const QuantizedBlock a = calibrate_block(0, gpu.blocks[0], c, x_gpu, rope_gpu, *m, loop, kept);
+    const QuantizedBlock b = calibrate_block(0, cpu.blocks[0], c, x_cpu, rope_cpu, *m, loop, kept);
+    ASSERT_EQ(a.linears.size(), b.linears.size()) << name;
+    for (const auto& [module, q] : b.linears) {
+      const QuantizedLinear& g = a.linears.at(module);
       EXPECT_EQ(g.weight.device(), kCuda) << name << " " << module;
-      EXPECT_GE(identical_fraction(g.tensors.at("codes"), q.tensors.at("codes")), 0.999) << name << " " << module;
+      EXPECT_GE(identical_fraction(g.tensors.at("codes"), q.tensors.at("codes")), 0.99) << name << " " << module;
       EXPECT_LE(relative_error(g.weight, q.weight), 1e-2) << name << " " << module;
     }
+    for (const auto& [p_name, t] : b.parameters)
+      EXPECT_LE(relative_error(a.parameters.at(p_name), t), 1e-3) << name << " " << p_name;
   }
 }
 

@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (int64_t block : r.committed_blocks()) {
       if (++n > 4) break;  // bounded work per input
       fuzz::refusing([&] {
-        for (const auto& [module, q] : r.read_block(block)) {
+        for (const auto& [module, q] : r.read_block(block).linears) {
           fuzz::require(q.weight.dim() == 2 && q.weight.sizes() == q.tensors.at("codes").sizes(),
                         "dequantized weight does not have the codes' shape");
           (void)q.weight.sum().item<float>();

@@ -40,9 +40,7 @@ double test_perplexity(const QuantizeResult& r) {
   LlamaWeights w = load_llama(test::tiny_model_dir());
   const ShardReader shard(shard_of(r));
   for (int64_t b = 0; b < w.config.num_hidden_layers; ++b)
-    for (const auto& [module, q] : shard.read_block(b))
-      for (const BlockLinear& l : block_linears())
-        if (module == l.module) w.blocks[b].*l.weight = q.weight;
+    w.blocks[b] = apply_quantized_block(w.blocks[b], shard.read_block(b), shard.path());
   const Tokenizer tok = Tokenizer::from_file(test::tiny_model_dir() + "/tokenizer.json");
   return perplexity(w, tok.encode(read_file(test::tiny_corpus_dir() + "/test.txt"), false), 256, 8, 32).perplexity;
 }
@@ -52,9 +50,9 @@ void expect_same_shards(const QuantizeResult& a, const QuantizeResult& b) {
   ASSERT_EQ(ra.committed_blocks(), rb.committed_blocks());
   for (int64_t block : ra.committed_blocks()) {
     const auto qa = ra.read_block(block), qb = rb.read_block(block);
-    for (const auto& [module, q] : qa)
+    for (const auto& [module, q] : qa.linears)
       for (const auto& [name, t] : q.tensors)
-        EXPECT_TRUE(at::equal(t, qb.at(module).tensors.at(name))) << "block " << block << " " << module << " " << name;
+        EXPECT_TRUE(at::equal(t, qb.linears.at(module).tensors.at(name))) << "block " << block << " " << module << " " << name;
   }
 }
 

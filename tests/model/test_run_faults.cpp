@@ -151,7 +151,7 @@ TEST_F(RunFaults, CodesBeyondTheBitWidthAreRefused) {
 }
 
 TEST_F(RunFaults, FlippedByteInTheCodesIsRefused) {
-  const at::Tensor codes = ShardReader(shard()).read_block(2).at("mlp.down_proj").tensors.at("codes");
+  const at::Tensor codes = ShardReader(shard()).read_block(2).linears.at("mlp.down_proj").tensors.at("codes");
   const std::string needle(static_cast<const char*>(codes.data_ptr()), 4096);
   std::string bytes = test::read_file(shard());
   const std::size_t at = bytes.find(needle);

@@ -33,8 +33,8 @@ TEST(MpiWorldSizes, RtnW3AndGptqW2PerChannelAreIdenticalOnOneAndThreeRanks) {
   expect_identical("rtn3_np1", "rtn3_np3");
   expect_identical("gptq2pc_np1", "gptq2pc_np3");
   // And they are what they claim: 3-bit codes, 2-bit per-channel codes.
-  EXPECT_LE(blocks_of(run_dir("rtn3_np1")).at(0).at("mlp.up_proj").tensors.at("codes").max().item<int64_t>(), 7);
-  const auto pc = blocks_of(run_dir("gptq2pc_np1")).at(0).at("mlp.up_proj");
+  EXPECT_LE(blocks_of(run_dir("rtn3_np1")).at(0).linears.at("mlp.up_proj").tensors.at("codes").max().item<int64_t>(), 7);
+  const auto pc = blocks_of(run_dir("gptq2pc_np1")).at(0).linears.at("mlp.up_proj");
   EXPECT_LE(pc.tensors.at("codes").max().item<int64_t>(), 3);
   EXPECT_EQ(pc.tensors.at("scale").size(1), 1);
 }
@@ -60,9 +60,9 @@ TEST(MpiWorldSizes, FullPrecisionPropagationWithConcurrentRanksMatchesOneRank) {
 TEST(MpiWorldSizes, QuantizedAndFullPrecisionPropagationDiffer) {
   // Block 0 sees the same inputs either way; later blocks see quantized vs original activations.
   const auto q = blocks_of(run_dir("np1")), f = blocks_of(run_dir("fp_np1"));
-  EXPECT_TRUE(at::equal(q.at(0).at("mlp.up_proj").weight, f.at(0).at("mlp.up_proj").weight));
+  EXPECT_TRUE(at::equal(q.at(0).linears.at("mlp.up_proj").weight, f.at(0).linears.at("mlp.up_proj").weight));
   const int64_t last = test::tiny_model_blocks() - 1;
-  EXPECT_FALSE(at::equal(q.at(last).at("mlp.up_proj").weight, f.at(last).at("mlp.up_proj").weight));
+  EXPECT_FALSE(at::equal(q.at(last).linears.at("mlp.up_proj").weight, f.at(last).linears.at("mlp.up_proj").weight));
 }
 
 }  // namespace

@@ -65,8 +65,8 @@ TEST(ExperimentConfig, OverrideOfAMissingSectionIsRefused) {
 
 TEST(ExperimentConfig, UnknownMethodIsRefusedListingTheAvailableOnes) {
   test::TempDir dir;
-  EXPECT_LOWBIT_ERROR(ExperimentConfig::from_yaml(write_experiment(dir), {"method.name=awq"}),
-                      {"method 'awq' is not available", "gptq", "rtn"});
+  EXPECT_LOWBIT_ERROR(ExperimentConfig::from_yaml(write_experiment(dir), {"method.name=no-such-method"}),
+                      {"method 'no-such-method' is not available", "awq", "gptq", "rtn", "smoothquant"});
 }
 
 TEST(ExperimentConfig, DuplicatedKeyIsRefusedNamingBothLines) {

@@ -11,6 +11,7 @@
 #include "framework/store/hdf5_file.h"
 #include "framework/store/shard.h"
 #include "tests/support/expect_error.h"
+#include "tests/support/method_calls.h"
 #include "tests/support/temp_dir.h"
 
 namespace lowbit {
@@ -34,9 +35,9 @@ ShardHeader header() {
   return h;
 }
 
-std::map<std::string, QuantizedLinear> quantized_block(const LlamaWeights& w, int b) {
+QuantizedBlock quantized_block(const LlamaWeights& w, int b) {
   YamlSection p = load_yaml_text(header().method_config, "test");
-  return MethodRegistry::builtin().get("rtn").create(p)->quantize_block(w.blocks[b], {}, LinearSet::all());
+  return test::quantize_data_free(*MethodRegistry::builtin().get("rtn").create(p), w.blocks[b], w.config, b);
 }
 
 TEST(Shards, CommittedBlockReadsBackBitForBit) {
@@ -53,13 +54,16 @@ TEST(Shards, CommittedBlockReadsBackBitForBit) {
   EXPECT_EQ(reader.header().end_block, 2);
   EXPECT_EQ(reader.committed_blocks(), (std::vector<int64_t>{1}));
   const auto back = reader.read_block(1);
-  ASSERT_EQ(back.size(), 7u);
-  for (const auto& [module, q] : block) {
-    EXPECT_TRUE(at::equal(back.at(module).weight, q.weight)) << module;
-    EXPECT_TRUE(at::equal(back.at(module).tensors.at("codes"), q.tensors.at("codes"))) << module;
-    EXPECT_EQ(back.at(module).bits, 3);
-    EXPECT_EQ(back.at(module).group_size, 32);
+  ASSERT_EQ(back.linears.size(), 7u);
+  for (const auto& [module, q] : block.linears) {
+    EXPECT_TRUE(at::equal(back.linears.at(module).weight, q.weight)) << module;
+    EXPECT_TRUE(at::equal(back.linears.at(module).tensors.at("codes"), q.tensors.at("codes"))) << module;
+    EXPECT_EQ(back.linears.at(module).bits, 3);
+    EXPECT_EQ(back.linears.at(module).group_size, 32);
+    EXPECT_DOUBLE_EQ(back.linears.at(module).bits_per_weight, 3 + (16.0 + 3) / 32);  // fp16 scale + 3-bit zero per 32
   }
+  EXPECT_TRUE(back.parameters.empty());
+  EXPECT_FALSE(back.activations.enabled());
   EXPECT_TRUE(at::equal(reader.read_stats(1).at("attention/hessian"), hessian));
 }
 
@@ -139,7 +143,7 @@ TEST(Shards, NonFiniteArtifactOrStatisticIsRefusedBeforeCommit) {
   test::TempDir dir;
   const LlamaWeights w = init_llama(small_config(), 7);
   auto block = quantized_block(w, 1);
-  block.at("mlp.up_proj").tensors.at("scale")[0][0] = std::numeric_limits<float>::quiet_NaN();
+  block.linears.at("mlp.up_proj").tensors.at("scale")[0][0] = std::numeric_limits<float>::quiet_NaN();
   ShardWriter writer(dir.file("s.h5"), header());
   EXPECT_LOWBIT_ERROR(writer.commit_block(1, block), {"block 1 mlp.up_proj", "scale is not finite and positive"});
   const auto good = quantized_block(w, 1);
@@ -150,6 +154,38 @@ TEST(Shards, NonFiniteArtifactOrStatisticIsRefusedBeforeCommit) {
   EXPECT_TRUE(writer.committed_blocks().empty());
   writer.commit_block(1, good);  // nothing of the refused attempts is in the way
   EXPECT_EQ(writer.committed_blocks(), (std::vector<int64_t>{1}));
+}
+
+// Interface v2: a block's replaced parameters and its forward spec are stored with its linears and
+// come back equal; a parameter that is not finite is refused before anything is written.
+TEST(Shards, ReplacedParametersAndForwardSpecReadBack) {
+  test::TempDir dir;
+  const LlamaWeights w = init_llama(small_config(), 7);
+  QuantizedBlock block = quantized_block(w, 1);
+  block.parameters["input_layernorm.weight"] = at::rand({64}) + 0.5;
+  block.parameters["post_attention_layernorm.weight"] = at::rand({64}) + 0.5;
+  block.activations.bits = 6;
+  block.activations.quantize_qkv_outputs = true;
+  ShardWriter writer(dir.file("s.h5"), header());
+  QuantizedBlock bad = block;
+  bad.parameters["input_layernorm.weight"] = at::full({64}, std::numeric_limits<float>::infinity());
+  EXPECT_LOWBIT_ERROR(writer.commit_block(1, bad), {"block 1 parameter input_layernorm.weight", "not finite"});
+  EXPECT_TRUE(writer.committed_blocks().empty());
+  writer.commit_block(1, block);
+  const QuantizedBlock back = ShardReader(dir.file("s.h5")).read_block(1);
+  ASSERT_EQ(back.parameters.size(), 2u);
+  for (const auto& [name, t] : block.parameters) EXPECT_TRUE(at::equal(back.parameters.at(name), t)) << name;
+  EXPECT_TRUE(back.activations == block.activations);
+  EXPECT_EQ(back.linears.size(), 7u);
+  // Applied to the model's block: the norms replaced, the spec carried, the linears dequantized.
+  const BlockWeights applied = apply_quantized_block(w.blocks[1], back, "test");
+  EXPECT_TRUE(at::equal(applied.input_norm, block.parameters.at("input_layernorm.weight")));
+  EXPECT_EQ(applied.act.bits, 6);
+  EXPECT_TRUE(at::equal(applied.down, back.linears.at("mlp.down_proj").weight));
+  QuantizedBlock unknown = back;
+  unknown.parameters["mlp.gate_proj.bias"] = at::zeros({4});
+  EXPECT_LOWBIT_ERROR(apply_quantized_block(w.blocks[1], unknown, "where"),
+                      {"where", "'mlp.gate_proj.bias' is not a block parameter"});
 }
 
 }  // namespace

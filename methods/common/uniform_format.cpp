@@ -1,10 +1,16 @@
-#include "framework/store/uniform_artifact.h"
+// The "uniform" artifact format (docs/shard-format.md): integer codes + per-(row, group) scale and
+// zero + g_idx. Its check: the tensors' types and shapes agree with each other and with @bits and
+// @group_size; every code and zero point lies in [0, 2^bits - 1]; scales are finite and positive;
+// g_idx names existing groups -- so a shard whose codes were altered (0xFF in a 3-bit shard) is
+// refused rather than decoded into plausible wrong weights.
+#include "methods/common/artifact_formats.h"
 
 #include <ATen/ATen.h>
 
 #include <cmath>
 
 #include "framework/core/error.h"
+#include "methods/common/uniform_quantizer.h"
 
 namespace lowbit {
 namespace {
@@ -19,10 +25,7 @@ const at::Tensor& tensor(const QuantizedLinear& q, const char* name, at::ScalarT
   return t;
 }
 
-}  // namespace
-
-void check_uniform_artifact(const QuantizedLinear& q, const std::string& where) {
-  LOWBIT_CHECK(q.format == "uniform", where, ": @format is '", q.format, "', which this lowbit cannot dequantize");
+void check_uniform(const QuantizedLinear& q, const std::string& where) {
   LOWBIT_CHECK(q.bits >= 1 && q.bits <= 8, where, ": @bits is ", q.bits, "; uniform codes are stored one per byte, 1..8 bits");
   const double maxq = static_cast<double>((1 << q.bits) - 1);
   const at::Tensor& codes = tensor(q, "codes", at::kByte, 2, where);   // [out, in]
@@ -53,6 +56,26 @@ void check_uniform_artifact(const QuantizedLinear& q, const std::string& where) 
   LOWBIT_CHECK(n[2] == 0, where, ": ", n[2], " zero point", n[2] > 1 ? "s are" : " is", " not an integer in [0, ",
                static_cast<int64_t>(maxq), "]");
   LOWBIT_CHECK(n[3] == 0, where, ": g_idx points outside the ", groups, " groups");
+}
+
+}  // namespace
+
+ArtifactFormat uniform_format() {
+  ArtifactFormat f;
+  f.name = "uniform";
+  f.summary = "b-bit integer codes (one per byte), fp32 scale and zero per (row, group), g_idx";
+  f.check = check_uniform;
+  f.dequantize = [](const QuantizedLinear& q) {
+    return dequantize_uniform(q.tensors.at("codes"), q.tensors.at("scale"), q.tensors.at("zero"), q.tensors.at("g_idx"));
+  };
+  // Packed b-bit codes plus, per group, an fp16 scale and (asymmetric) a b-bit zero point: what
+  // GPTQ/AWQ checkpoints store (4-bit g128 asym: 4 + (16 + 4) / 128 = 4.156).
+  f.bits_per_weight = [](const QuantizedLinear& q) {
+    const int64_t in = q.tensors.at("codes").size(1);
+    const double columns = static_cast<double>(q.group_size > 0 ? q.group_size : in);
+    return q.bits + (16.0 + (q.symmetric ? 0.0 : q.bits)) / columns;
+  };
+  return f;
 }
 
 }  // namespace lowbit

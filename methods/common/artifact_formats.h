@@ -1,0 +1,62 @@
+// The formats a quantized linear's artifact can take, in one registry (format name -> check,
+// dequantize, bits per weight). The shard writer checks every artifact through it before a commit,
+// the shard reader checks and dequantizes through it, the layer loop's fresh blocks are finished
+// through it, and the tests use it: a fresh block and a resumed one are the same tensors by
+// construction. A method with a new storage form adds one format here (its own file) and a test.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "methods/method.h"
+
+namespace lowbit {
+
+struct ArtifactFormat {
+  std::string name;     // QuantizedLinear::format
+  std::string summary;  // for docs and messages
+  // Refuses an artifact whose tensors do not say what its attributes say (types, shapes, value
+  // ranges), naming `where` ("FILE: /blocks/3/mlp.up_proj") and the offending dataset.
+  std::function<void(const QuantizedLinear&, const std::string& where)> check;
+  // The dequantized weight [out, in] fp32, on the tensors' device (the artifact is checked first).
+  std::function<at::Tensor(const QuantizedLinear&)> dequantize;
+  // Storage per weight in a deployable packing, scales and zeros included (the format says how).
+  std::function<double(const QuantizedLinear&)> bits_per_weight;
+};
+
+class ArtifactFormats {
+ public:
+  static const ArtifactFormats& builtin();
+  void add(ArtifactFormat f);
+  // Refuses an unknown format, naming `where` and the known ones.
+  const ArtifactFormat& get(const std::string& name, const std::string& where) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::map<std::string, ArtifactFormat> formats_;
+};
+
+// The format's checks, plus: a finite weight of the artifact's shape when one is attached.
+void check_artifact(const QuantizedLinear& q, const std::string& where);
+// Checks `q`, then sets q.weight (dequantized) and q.bits_per_weight from its tensors: how a
+// method finishes an artifact and how a shard's artifact is rebuilt, one code path for both.
+void finish_artifact(QuantizedLinear& q, const std::string& where);
+
+// A "uniform" artifact: codes [out, in] u8, scale/zero [out, groups] fp32, g_idx [in] int32 (a
+// column's group; consecutive groups unless act-order permuted them), finished.
+QuantizedLinear uniform_linear(at::Tensor codes, at::Tensor scale, at::Tensor zero, at::Tensor g_idx, int bits,
+                               int64_t group_size, bool symmetric, const std::string& where);
+
+struct UniformQuantSpec;
+// w [out, in] rounded to nearest on spec's grid (per row or per (row, group)), as a finished
+// "uniform" artifact: RTN, and the last step of AWQ and SmoothQuant.
+QuantizedLinear round_to_nearest_linear(const at::Tensor& w, const UniformQuantSpec& spec, const std::string& where);
+
+// The registration function of each format (one per format file).
+ArtifactFormat uniform_format();
+
+}  // namespace lowbit
