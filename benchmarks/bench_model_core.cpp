@@ -6,8 +6,10 @@
 //   lowbit_bench matmul --n 2048                    libtorch BLAS GFLOP/s (the floor of everything)
 //   lowbit_bench gptq --rows R --cols C              GPTQ seconds per linear
 //   lowbit_bench digest --model DIR                  weight digests (XXH64 per tensor) GB/s, pages cached
+//   lowbit_bench awq --model DIR                     AWQ seconds per block (statistics, scale and clip search)
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -24,6 +26,9 @@
 #include "framework/model/safetensors.h"
 #include "framework/model/llama_weights.h"
 #include "framework/model/tokenizer.h"
+#include "framework/calibrate/block_context.h"
+#include "framework/calibrate/layer_loop.h"
+#include "methods/awq.h"
 #include "methods/common/gptq_solver.h"
 #include "methods/common/hessian.h"
 
@@ -40,6 +45,37 @@ double best_seconds(int repeat, F&& f) {
     best = std::min(best, std::chrono::duration<double>(Clock::now() - t0).count());
   }
   return best;
+}
+
+// AWQ on block 0 of `model` over `seqs` random sequences of `seq_len` tokens: what the layer loop
+// does per block (the abs-mean statistics pass, then the search and the rounding), fp32 on the CPU.
+void bench_awq(const std::string& model, int64_t seqs, int64_t seq_len, int bits, int64_t group, int repeat) {
+  lowbit::LoadOptions opt;
+  opt.end_block = 1;
+  opt.head = false;
+  const lowbit::LlamaWeights w = lowbit::load_llama(model, opt);
+  at::manual_seed(0);
+  const at::Tensor ids = at::randint(w.config.vocab_size, {seqs, seq_len}, at::kLong);
+  c10::InferenceMode guard;
+  const at::Tensor x = lowbit::embed(w, ids);  // [seqs, seq_len, hidden]
+  const lowbit::RopeTables rope = lowbit::rope_tables(w.config, seq_len, at::kFloat);
+  lowbit::AwqOptions o;
+  o.bits = bits;
+  o.group_size = group;
+  lowbit::MethodNeeds needs;
+  needs.statistics = {lowbit::Statistic::AbsMean};
+  const auto once = [&] {
+    const lowbit::BlockStatistics stats = lowbit::gather_block_statistics(
+        w.blocks[0], w.config, x, rope, 1,
+        {lowbit::LinearInput::Attention, lowbit::LinearInput::AttentionOutput, lowbit::LinearInput::Mlp,
+         lowbit::LinearInput::MlpDown},
+        needs);
+    const lowbit::BlockContext ctx(0, w.blocks[0], w.config, x, rope, 1, stats);
+    lowbit::awq_quantize_block(ctx, o);
+  };
+  const double sec = best_seconds(repeat, once);
+  fmt::print("awq: hidden {}, intermediate {}, {} x {} tokens, {} bits, group {}: {:.2f} s per block (best of {})\n",
+             w.config.hidden_size, w.config.intermediate_size, seqs, seq_len, bits, group, sec, repeat);
 }
 
 void bench_tokenize(const std::string& tokenizer, const std::string& file, int repeat) {
@@ -137,6 +173,13 @@ int main(int argc, char** argv) {
   gq->add_option("--group", group, "Group size (0: per channel)")->capture_default_str();
   gq->add_option("--route", route, "auto (the row-tiled CPU solver) or aten (the device route, on the CPU)")
       ->capture_default_str();
+  int64_t seqs = 2, seq_len = 512;
+  auto* aw = app.add_subcommand("awq", "AWQ seconds per block (block 0 of --model)");
+  aw->add_option("--model", model, "Model directory (lowbit make-model --shape llama3-8b --layers 2)")->required();
+  aw->add_option("--seqs", seqs, "Calibration sequences")->capture_default_str();
+  aw->add_option("--seq-len", seq_len, "Tokens per sequence")->capture_default_str();
+  aw->add_option("--bits", bits)->capture_default_str();
+  aw->add_option("--group", group, "Group size (0: per channel)")->capture_default_str();
   auto* dg = app.add_subcommand("digest", "Weight-digest throughput (XXH64 over every tensor)");
   dg->add_option("--model", model, "Model directory")->required();
   auto* mm = app.add_subcommand("matmul", "Square fp32 matmul GFLOP/s");
@@ -149,6 +192,7 @@ int main(int argc, char** argv) {
     if (*mm) bench_matmul(n, repeat);
     if (*dg) bench_digest(model, repeat);
     if (*gq) bench_gptq(rows, cols, tokens, bits, group, route, repeat);
+    if (*aw) bench_awq(model, seqs, seq_len, bits, group, repeat);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const std::exception& e) {

@@ -44,6 +44,7 @@ CalibrationSet build_calibration(const ExperimentConfig& cfg, const Tokenizer& t
     return sample_stream_windows(tok.encode(read_corpus_text(k.source, k.join)), k.nsamples, k.seq_len, k.seed,
                                  k.source);
   const std::vector<std::string> docs = read_documents(k.source, k.join);
+  if (k.style == "blocks") return sample_document_blocks(docs, tok, k.nsamples, k.seq_len, k.seed, k.source);
   return sample_document_windows(docs, tok, k.nsamples, k.seq_len, k.seed, k.source);
 }
 
@@ -156,7 +157,7 @@ QuantizeResult quantize_run(const ExperimentConfig& cfg, int64_t stop_after_bloc
     std::printf("quantize: %s, method %s, %lld blocks on %d rank%s, calibration %lld x %lld (%s), propagation %s -> %s\n"
                 "%sdtypes: weights %s, activations %s, statistics and solvers float32\n",
                 cfg.model.name.c_str(), cfg.method.c_str(), static_cast<long long>(cfg.model.config.num_hidden_layers),
-                size, size > 1 ? "s" : "", static_cast<long long>(cfg.calibration.nsamples),
+                size, size > 1 ? "s" : "", static_cast<long long>(hidden.size(0)),
                 static_cast<long long>(cfg.calibration.seq_len), cfg.calibration.source.c_str(),
                 cfg.distributed.propagation.c_str(), cfg.output.run_dir.c_str(), devices.banner().c_str(),
                 float_dtype_name(dtypes.weights).c_str(), float_dtype_name(dtypes.activations).c_str());

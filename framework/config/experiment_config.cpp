@@ -29,8 +29,8 @@ ExperimentConfig ExperimentConfig::from_yaml(const std::string& path, const std:
   k.seq_len = cal.get<int64_t>("seq_len", k.seq_len);
   k.seed = static_cast<uint64_t>(cal.get<int64_t>("seed", 0));
   cal.finish();
-  LOWBIT_CHECK(k.style == "stream" || k.style == "documents", path, ": key 'calibration.style' must be stream or documents, got '",
-               k.style, "'");
+  LOWBIT_CHECK(k.style == "stream" || k.style == "documents" || k.style == "blocks", path,
+               ": key 'calibration.style' must be stream, documents or blocks, got '", k.style, "'");
   LOWBIT_CHECK(k.nsamples >= 1 && k.seq_len >= 2, path, ": calibration.nsamples must be >= 1 and seq_len >= 2");
   LOWBIT_CHECK(k.seq_len <= c.model.config.max_position_embeddings, path, ": key 'calibration.seq_len' is ", k.seq_len,
                ", beyond the ", c.model.config.max_position_embeddings, " positions of ", c.model_spec,

@@ -13,7 +13,9 @@ namespace lowbit {
 
 struct CalibrationConfig {
   std::string source;             // text, .jsonl or .json.gz
-  std::string style = "stream";   // stream (WikiText2/PTB: join, tokenize once) | documents (C4)
+  // stream (WikiText2/PTB: join, tokenize once) | documents (C4: random windows of long documents) |
+  // blocks (AWQ: nsamples short documents concatenated and cut into seq_len blocks)
+  std::string style = "stream";
   std::string join = "\n\n";      // separator when joining JSONL documents into a stream
   int64_t nsamples = 128;
   int64_t seq_len = 2048;

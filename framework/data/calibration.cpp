@@ -57,4 +57,42 @@ CalibrationSet sample_document_windows(const std::vector<std::string>& documents
   return set;
 }
 
+CalibrationSet sample_document_blocks(const std::vector<std::string>& documents, const Tokenizer& tok,
+                                      int64_t documents_to_take, int64_t seq_len, uint64_t seed,
+                                      const std::string& origin) {
+  LOWBIT_CHECK(!documents.empty(), origin, ": no documents to calibrate on");
+  LOWBIT_CHECK(documents_to_take >= 1 && seq_len >= 1, origin, ": calibration needs nsamples >= 1 and seq_len >= 1");
+  // random.shuffle: for i from n-1 down to 1, swap i with randbelow(i + 1).
+  std::vector<int64_t> order(documents.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+  PythonRandom rng(seed);
+  for (std::size_t i = order.size() - 1; i >= 1; --i) std::swap(order[i], order[rng.randbelow(i + 1)]);
+  std::vector<int32_t> all;
+  CalibrationSet set;
+  int64_t taken = 0;
+  for (int64_t doc : order) {
+    std::string text = documents[doc];
+    const auto first = text.find_first_not_of(" \t\n\r\f\v"), last = text.find_last_not_of(" \t\n\r\f\v");
+    text = first == std::string::npos ? "" : text.substr(first, last - first + 1);  // str.strip()
+    std::vector<int32_t> ids;
+    try {
+      ids = tok.encode(text);
+    } catch (const Error& e) {
+      LOWBIT_FAIL(origin, ": document ", doc, ": ", e.what());
+    }
+    if (ids.empty() || static_cast<int64_t>(ids.size()) > seq_len) continue;
+    set.docs.push_back(doc);
+    all.insert(all.end(), ids.begin(), ids.end());
+    if (++taken == documents_to_take) break;
+  }
+  const int64_t blocks = static_cast<int64_t>(all.size()) / seq_len;
+  LOWBIT_CHECK(blocks >= 1, origin, ": the ", taken, " documents of at most ", seq_len, " tokens hold ", all.size(),
+               " tokens, less than one block of ", seq_len);
+  set.ids = at::empty({blocks, seq_len}, at::kLong);
+  int64_t* out = set.ids.data_ptr<int64_t>();
+  for (int64_t i = 0; i < blocks * seq_len; ++i) out[i] = all[i];
+  for (int64_t b = 0; b < blocks; ++b) set.starts.push_back(b * seq_len);
+  return set;
+}
+
 }  // namespace lowbit

@@ -31,4 +31,13 @@ CalibrationSet sample_stream_windows(const std::vector<int32_t>& tokens, int64_t
 CalibrationSet sample_document_windows(const std::vector<std::string>& documents, const Tokenizer& tok,
                                        int64_t nsamples, int64_t seq_len, uint64_t seed, const std::string& origin);
 
+// AWQ style (llm-awq's get_calib_dataset): the documents in a shuffled order (CPython's
+// random.shuffle with `seed`; the reference shuffles with Hugging Face datasets' NumPy generator,
+// seed 42, so the order differs), each stripped and tokenized on its own with the tokenizer's special
+// tokens (BOS), those of 1..seq_len tokens taken until `documents_to_take`, concatenated and cut
+// into seq_len-token blocks (the remainder dropped): [total / seq_len, seq_len].
+CalibrationSet sample_document_blocks(const std::vector<std::string>& documents, const Tokenizer& tok,
+                                      int64_t documents_to_take, int64_t seq_len, uint64_t seed,
+                                      const std::string& origin);
+
 }  // namespace lowbit

@@ -133,7 +133,7 @@ rows:
     svg = ET.parse(os.path.join(work, "plot.svg")).getroot()
     check(svg.tag.endswith("svg") and svg.get("width") == "800" and svg.get("height") == "500", "svg: size")
     lines = [e for e in svg.iter() if e.tag.endswith("polyline")]
-    check(len(lines) == 4, f"svg: {len(lines)} polylines (want lowbit and paper for rtn and gptq)")
+    check(len(lines) == 8, f"svg: {len(lines)} polylines (want lowbit and paper for rtn, gptq, awq, smoothquant)")
     if failures:
         sys.exit(f"{len(failures)} check(s) failed")
     print("sweep and report checks passed")

@@ -60,6 +60,21 @@ TEST(CalibrationWindows, DocumentWindowsFromGzipJsonLinesEqualTheReferenceLoader
     EXPECT_EQ(std::vector<int64_t>(set.ids[s].data_ptr<int64_t>(), set.ids[s].data_ptr<int64_t>() + 128), ids[s]);
 }
 
+// AWQ's calibration: short documents in CPython-shuffled order, concatenated, cut into blocks.
+TEST(CalibrationWindows, DocumentBlocksEqualTheAwqLoadersProcedure) {
+  const nlohmann::json j = parse_json_object(read_file(cases_dir() + "/calibration.json"), "calibration.json");
+  const Tokenizer tok = Tokenizer::from_file(test::tiny_model_dir() + "/tokenizer.json");
+  const std::vector<std::string> docs = read_jsonl_field(cases_dir() + "/docs.json.gz");
+  const CalibrationSet set = sample_document_blocks(docs, tok, 12, 64, 5, "docs.json.gz");
+  const auto& want = j.at("blocks");
+  EXPECT_EQ(set.docs, want.at("docs").get<std::vector<int64_t>>());
+  ASSERT_EQ(set.ids.size(0), static_cast<int64_t>(want.at("ids").size()));
+  ASSERT_GT(set.ids.size(0), 0);
+  for (int64_t b = 0; b < set.ids.size(0); ++b)
+    for (int64_t t = 0; t < 64; ++t)
+      ASSERT_EQ(set.ids[b][t].item<int64_t>(), want.at("ids")[b][t].get<int64_t>()) << "block " << b << " token " << t;
+}
+
 TEST(CorpusReaders, MalformedJsonLineIsRefusedWithFileAndLine) {
   test::TempDir dir;
   test::write_file(dir.file("c.jsonl"), "{\"text\": \"a\"}\n\n{\"text\": \"b\"\n");

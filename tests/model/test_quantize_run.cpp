@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "evaluation/perplexity.h"
@@ -22,25 +23,33 @@
 namespace lowbit {
 namespace {
 
-std::string experiment(const test::TempDir& dir, const std::string& method, int bits) {
+// `extra`: more lines of the method section (e.g. "  a_bits: 8\n"); `group` "" omits group_size.
+std::string experiment(const test::TempDir& dir, const std::string& method, int bits,
+                       const std::string& propagation = "quantized", const std::string& extra = "",
+                       const std::string& group = "128", const std::string& tag = "") {
+  const std::string name = method + std::to_string(bits) + tag;
   const std::string yaml = "model: " + test::tiny_model_dir() + "\nmethod:\n  name: " + method +
-                           "\n  bits: " + std::to_string(bits) + "\n  group_size: 128\n" +
+                           "\n  bits: " + std::to_string(bits) + "\n" +
+                           (group.empty() ? "" : "  group_size: " + group + "\n") + extra +
                            "calibration:\n  source: " + test::tiny_corpus_dir() + "/train.txt\n"
                            "  nsamples: 16\n  seq_len: 256\n  seed: 0\n"
-                           "distributed:\n  micro_batch: 4\n  propagation: quantized\n"
-                           "output:\n  run_dir: " + dir.file(method + std::to_string(bits)) + "\n";
-  const std::string path = dir.file(method + std::to_string(bits) + ".yaml");
+                           "distributed:\n  micro_batch: 4\n  propagation: " + propagation + "\n"
+                           "output:\n  run_dir: " + dir.file(name) + "\n";
+  const std::string path = dir.file(name + ".yaml");
   test::write_file(path, yaml);
   return path;
 }
 
 std::string shard_of(const QuantizeResult& r) { return r.run_dir + "/shards/" + shard_file_name(0, 1); }
 
-double test_perplexity(const QuantizeResult& r) {
+// `activations`: apply the run's forward spec (as evaluation does), or drop it (weights alone).
+double test_perplexity(const QuantizeResult& r, bool activations = true) {
   LlamaWeights w = load_llama(test::tiny_model_dir());
   const ShardReader shard(shard_of(r));
-  for (int64_t b = 0; b < w.config.num_hidden_layers; ++b)
+  for (int64_t b = 0; b < w.config.num_hidden_layers; ++b) {
     w.blocks[b] = apply_quantized_block(w.blocks[b], shard.read_block(b), shard.path());
+    if (!activations) w.blocks[b].act = ActivationQuant{};
+  }
   const Tokenizer tok = Tokenizer::from_file(test::tiny_model_dir() + "/tokenizer.json");
   return perplexity(w, tok.encode(read_file(test::tiny_corpus_dir() + "/test.txt"), false), 256, 8, 32).perplexity;
 }
@@ -62,6 +71,53 @@ TEST(QuantizeRun, GptqBeatsRtnThroughThePipeline) {
   const double rtn = test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, "rtn", 3))));
   std::printf("test perplexity, W3 g128: GPTQ %.3f, RTN %.3f\n", gptq, rtn);
   EXPECT_LT(gptq, rtn);
+}
+
+double fp_perplexity() {
+  const LlamaWeights w = load_llama(test::tiny_model_dir());
+  const Tokenizer tok = Tokenizer::from_file(test::tiny_model_dir() + "/tokenizer.json");
+  return perplexity(w, tok.encode(read_file(test::tiny_corpus_dir() + "/test.txt"), false), 256, 8, 32).perplexity;
+}
+
+// AWQ (full-precision propagation, its reference's protocol) beats RTN at W3 and W4 g128.
+TEST(QuantizeRun, AwqBeatsRtnAtThreeAndFourBits) {
+  test::TempDir dir;
+  for (int bits : {3, 4}) {
+    const double awq =
+        test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, "awq", bits, "full_precision"))));
+    const double rtn = test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, "rtn", bits))));
+    std::printf("test perplexity, W%d g128: AWQ %.3f, RTN %.3f\n", bits, awq, rtn);
+    EXPECT_LT(awq, rtn) << bits << " bits";
+  }
+}
+
+// SmoothQuant W8A8 stays within 2 % of full precision, W4A4 is clearly worse, and the activation
+// quantization is part of what is evaluated: the same weights without it give another perplexity.
+TEST(QuantizeRun, SmoothQuantW8A8IsCloseW4A4IsNotAndActivationsAreQuantizedInEvaluation) {
+  test::TempDir dir;
+  const double fp = fp_perplexity();
+  const QuantizeResult w8a8 =
+      quantize_run(ExperimentConfig::from_yaml(experiment(dir, "smoothquant", 8, "full_precision", "  a_bits: 8\n", "")));
+  const QuantizeResult w4a4 =
+      quantize_run(ExperimentConfig::from_yaml(experiment(dir, "smoothquant", 4, "full_precision", "  a_bits: 4\n", "")));
+  const double p8 = test_perplexity(w8a8), p4 = test_perplexity(w4a4);
+  const double p8_weights_only = test_perplexity(w8a8, false), p4_weights_only = test_perplexity(w4a4, false);
+  std::printf("test perplexity: FP %.3f, SmoothQuant W8A8 %.3f (weights alone %.3f), W4A4 %.3f (weights alone %.3f)\n",
+              fp, p8, p8_weights_only, p4, p4_weights_only);
+  EXPECT_LT(std::abs(p8 - fp) / fp, 0.02);
+  EXPECT_GT(p4, 1.2 * p8);
+  EXPECT_NE(p8, p8_weights_only);
+  EXPECT_GT(p4, p4_weights_only);  // 4-bit activations cost more than 4-bit weights alone
+}
+
+// Methods that gather statistics from the full-precision model refuse quantized propagation,
+// naming the key and the reason, before anything is created.
+TEST(QuantizeRun, MethodRequiringFullPrecisionPropagationRefusesQuantized) {
+  test::TempDir dir;
+  const ExperimentConfig cfg = ExperimentConfig::from_yaml(experiment(dir, "awq", 4, "quantized"));
+  EXPECT_LOWBIT_ERROR(quantize_run(cfg), {"key 'distributed.propagation' is 'quantized'", "method 'awq' requires "
+                                          "'full_precision'", "full-precision model"});
+  EXPECT_FALSE(std::filesystem::exists(dir.file("awq4")));
 }
 
 TEST(QuantizeRun, TwoRunsGiveBitwiseIdenticalShards) {

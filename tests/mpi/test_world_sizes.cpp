@@ -55,6 +55,22 @@ TEST(MpiWorldSizes, ManifestsListOneShardPerRankCoveringEveryBlock) {
 
 TEST(MpiKill, RankKilledAfterABlockThenRerunGivesIdenticalShards) { expect_identical("np2", "np2_killed"); }
 
+// Interface v2 methods: AWQ (scales folded into the norms) and SmoothQuant (norms and a forward
+// spec) give the same artifacts, parameters and specs on any world size and after a killed rank.
+TEST(MpiWorldSizes, AwqAndSmoothQuantAreIdenticalOnOneTwoAndThreeRanks) {
+  for (const char* tag : {"awq3", "sq8"}) {
+    expect_identical(std::string(tag) + "_np1", std::string(tag) + "_np2");
+    expect_identical(std::string(tag) + "_np1", std::string(tag) + "_np3");
+  }
+  const auto awq = blocks_of(run_dir("awq3_np1")), sq = blocks_of(run_dir("sq8_np1"));
+  EXPECT_EQ(awq.at(0).parameters.size(), 2u);  // the two folded norms
+  EXPECT_FALSE(awq.at(0).activations.enabled());
+  EXPECT_EQ(sq.at(0).activations.bits, 8);
+  EXPECT_TRUE(sq.at(0).activations.quantize_qkv_outputs);
+}
+
+TEST(MpiKill, AwqRankKilledAfterABlockThenRerunGivesIdenticalShards) { expect_identical("awq3_np1", "awq3_np2_killed"); }
+
 TEST(MpiWorldSizes, FullPrecisionPropagationWithConcurrentRanksMatchesOneRank) { expect_identical("fp_np1", "fp_np3"); }
 
 TEST(MpiWorldSizes, QuantizedAndFullPrecisionPropagationDiffer) {

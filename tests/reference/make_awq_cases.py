@@ -13,6 +13,11 @@ block's inputs are the original block's outputs (AWQ propagates full precision).
   <case>.<b>.clip.<module>     clip max per (row, group), fp32;  .clip_index.<module> the shrink step
   <case>.<b>.weight.<module>   final dequantized weight;  .norm.input / .norm.post the folded norms
 
+Second oracle: the released AutoAWQ package (autoawq 0.2.9, ORACLES.md), its own
+AwqQuantizer._compute_best_scale (duo_scaling off: llm-awq's formula) and _compute_best_clip on
+the same inputs, for W3 g128: "autoawq.w3_g128.<b>.scales.<junction>" and
+"autoawq.w3_g128.<b>.clip.<module>".
+
 Conventions taken where the reference leaves a choice open (the same ones lowbit documents):
   * module outputs are computed in micro-batches of 2 sequences and the mean squared difference is
     summed per micro-batch in fp32, then in float64 (the reference: one mean over the whole batch);
@@ -26,11 +31,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _require import require  # noqa: E402
 
 torch, st_torch, tokenizers = require("torch", "safetensors.torch", "tokenizers")
+import warnings  # noqa: E402
+
+with warnings.catch_warnings():  # autoawq warns at import that it is no longer maintained
+    warnings.simplefilter("ignore")
+    autoawq_quantizer = require("awq.quantize.quantizer")
 import json  # noqa: E402
 
 N, L, MICRO = 8, 256, 2
 N_GRID, MAX_SHRINK, CLIP_TOKENS = 20, 0.5, 512
 CASES = {"w3_g128": (3, 128), "w4_g128": (4, 128), "w4_perchannel": (4, 0)}
+AUTOAWQ_CASE = "w3_g128"  # the second oracle runs on this case (its elementwise clip loop is slow)
 LINEARS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
            "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
 
@@ -180,6 +191,42 @@ def auto_clip(w, x, bits, group):
     return torch.cat(maxes, 0).squeeze(1).squeeze(-1), torch.cat(steps, 0).squeeze(1).squeeze(-1)
 
 
+# ---- the second oracle: AutoAWQ's own search functions -------------------------------------------
+class Module(torch.nn.Module):
+    """A block half as an nn.Module over nn.Linear children, for AutoAWQ's search (it scales the
+    children's weights in place and restores them from the module's state_dict)."""
+
+    def __init__(self, W, names, forward):
+        super().__init__()
+        self.lin = torch.nn.ModuleDict()
+        for n in names:
+            m = torch.nn.Linear(W[n].shape[1], W[n].shape[0], bias=False)
+            m.weight.data = W[n].clone()
+            self.lin[n.replace(".", "_")] = m
+        self.names, self.fwd, self.W = names, forward, W
+
+    def forward(self, x):
+        Wc = dict(self.W)
+        Wc.update({n: self.lin[n.replace(".", "_")].weight for n in self.names})
+        return self.fwd(Wc, x)
+
+
+def autoawq(bits, group):
+    q = object.__new__(autoawq_quantizer.AwqQuantizer)
+    q.w_bit, q.group_size, q.zero_point, q.duo_scaling = bits, group if group > 0 else -1, True, False
+    q.n_parallel_calib_samples, q.max_chunk_memory = None, 1024 * 1024 * 1024
+    return q
+
+
+def autoawq_scale(q, W, names, scaled, forward, x):
+    """AutoAWQ's scale search on the module of `names` (its children), scaling `scaled`."""
+    mod = Module(W, names, forward)
+    x_mean = x.abs().view(-1, x.shape[-1]).float().sum(0) / (x.shape[0] * x.shape[1])  # as _search_best_scale
+    org = q._module_forward(x, mod, {})
+    w_mean = torch.ones_like(x_mean)  # read only with duo_scaling, which llm-awq does not have
+    return q._compute_best_scale(x, w_mean, x_mean, mod, [mod.lin[n.replace(".", "_")] for n in scaled], org, {})
+
+
 def awq_block(W, cfg, x, cs, bits, group, out, key):
     X = {k: v for k, v in linear_inputs(W, cfg, x, cs).items()}
     junctions = [  # (previous op, group, input, inspected module)
@@ -193,6 +240,13 @@ def awq_block(W, cfg, x, cs, bits, group, out, key):
     assert W["self_attn.v_proj"].shape != W["self_attn.o_proj"].shape  # GQA: no v -> o junction
     found = [search_scale(W, run, X[inp], lins, bits, group) for _, lins, inp, run in junctions]
     Ws = {k: v.clone() for k, v in W.items()}
+    q = autoawq(bits, group) if key.startswith(AUTOAWQ_CASE + ".") else None
+    forwards = {"attention": lambda Wc, h: attn_half(Wc, cfg, h, cs), "mlp": lambda Wc, h: mlp_half(Wc, h),
+                "mlp_down": lambda Wc, a: linear(a, Wc["mlp.down_proj"])}
+    for prev, lins, inp, _ in junctions if q else []:
+        names = LINEARS[:4] if inp == "attention" else (LINEARS[4:] if inp == "mlp" else ["mlp.down_proj"])
+        s = autoawq_scale(q, W, names, lins, forwards[inp], X[inp])
+        out[f"autoawq.{key}.scales.{prev}"] = s.contiguous()
     for (prev, lins, inp, _), (_, s, _) in zip(junctions, found):
         if prev.endswith("layernorm"):
             Ws[prev] = Ws[prev] / s
@@ -207,6 +261,12 @@ def awq_block(W, cfg, x, cs, bits, group, out, key):
                  "mlp.up_proj": "mlp", "mlp.down_proj": "mlp_down"}
     for n, inp in inputs_of.items():  # every linear but q and k
         mv, steps = auto_clip(Ws[n], X[inp], bits, group)
+        # AutoAWQ's clip quantizes [rows, 1, groups, G] tensors, which its per-channel setting (-1)
+        # cannot reshape: per channel is given as one group of the whole row, the same grid.
+        if q:
+            q.group_size = group if group > 0 else Ws[n].shape[1]
+            out[f"autoawq.{key}.clip.{n}"] = q._compute_best_clip(Ws[n], X[inp]).reshape(mv.shape).contiguous()
+            q.group_size = group if group > 0 else -1
         G = group if group > 0 else Ws[n].shape[1]
         Ws[n] = torch.clamp(Ws[n].reshape(Ws[n].shape[0], -1, G), -mv.unsqueeze(-1), mv.unsqueeze(-1)).reshape(Ws[n].shape)
         out[f"{key}.clip.{n}"] = mv.contiguous()

@@ -59,6 +59,22 @@ def main():
         picked.append(i)
         ids.append(enc[s:s + 128])
     cases["documents"]["0"] = {"starts": starts, "docs": picked, "ids": ids}
+    # AWQ's get_calib_dataset (llm-awq utils/calib_data.py) with the shuffle of CPython's random
+    # (seed 5): stripped documents of 1..64 tokens (special tokens included, as tokenizer.encode
+    # adds them), 12 of them, concatenated and cut into 64-token blocks.
+    order = list(range(len(docs)))
+    random.Random(5).shuffle(order)
+    taken, cat = [], []
+    for i in order:
+        enc = tok.encode(docs[i].strip()).ids
+        if len(enc) > 64 or len(enc) == 0:
+            continue
+        taken.append(i)
+        cat += enc
+        if len(taken) == 12:
+            break
+    n = len(cat) // 64
+    cases["blocks"] = {"docs": taken, "ids": [cat[b * 64:(b + 1) * 64] for b in range(n)]}
     json.dump(cases, open(os.path.join(out, "calibration.json"), "w"))
     print(f"{len(docs)} documents, stream of {len(stream)} tokens")
 

@@ -1,4 +1,5 @@
-// methods/awq against a plain PyTorch transcription of METHODS.md §6 (make_awq_cases.py), on every
+// methods/awq against a plain PyTorch transcription of METHODS.md §6 (make_awq_cases.py), and the
+// released AutoAWQ package's own scale and clip searches as a second oracle (W3 g128), on every
 // block of lowbit-tiny-llama3 with the transcription's own full-precision block inputs: the chosen
 // scale ratio of every junction and the clip step of every (row, group) identical, the folded norms
 // and the final dequantized weights within 1e-5 (relative). The statistics come through the
@@ -43,7 +44,7 @@ TEST(AwqVsPython, DecisionsAndWeightsMatchThePlainImplementationOnEveryBlock) {
   MethodNeeds needs;
   needs.statistics = {Statistic::AbsMean};
   double worst = 0;
-  int64_t decisions = 0;
+  int64_t decisions = 0, autoawq_decisions = 0;
   for (const Case& k : {Case{"w3_g128", 3, 128}, Case{"w4_g128", 4, 128}, Case{"w4_perchannel", 4, 0}}) {
     AwqOptions opt;
     opt.bits = k.bits;
@@ -81,13 +82,27 @@ TEST(AwqVsPython, DecisionsAndWeightsMatchThePlainImplementationOnEveryBlock) {
         worst = std::max(worst, rel);
         EXPECT_LE(rel, 1e-5) << key << " " << module;
       }
+      // The second oracle, AutoAWQ's own search functions on the same inputs (W3 g128 only).
+      if (k.name == std::string("w3_g128")) {
+        for (const AwqJunction& j : r.junctions) {
+          const at::Tensor theirs = read(f, "autoawq." + key + ".scales." + j.previous);
+          EXPECT_LE(relative(j.scales, theirs), 1e-6) << key << " autoawq scales at " << j.previous;
+        }
+        for (const auto& [module, clip] : r.clip) {
+          const at::Tensor theirs = read(f, "autoawq." + key + ".clip." + module);
+          const int64_t differ = (at::abs(clip - theirs) > 1e-6 * at::abs(theirs)).sum().item<int64_t>();
+          autoawq_decisions += theirs.numel();
+          EXPECT_EQ(differ, 0) << key << " " << module << ": " << differ << " clip values differ from AutoAWQ's";
+        }
+      }
       EXPECT_LE(relative(r.block.parameters.at("input_layernorm.weight"), read(f, key + ".norm.input")), 1e-6) << key;
       EXPECT_LE(relative(r.block.parameters.at("post_attention_layernorm.weight"), read(f, key + ".norm.post")), 1e-6)
           << key;
     }
   }
-  std::printf("AWQ vs the transcription: %lld clip decisions compared, worst weight difference %.3g (relative)\n",
-              static_cast<long long>(decisions), worst);
+  std::printf("AWQ vs the transcription: %lld clip decisions compared, worst weight difference %.3g (relative); "
+              "vs AutoAWQ: %lld clip values\n", static_cast<long long>(decisions), worst,
+              static_cast<long long>(autoawq_decisions));
 }
 
 }  // namespace
