@@ -61,6 +61,7 @@ class LinearSet {
     return s;
   }
   bool contains(const BlockLinear& l) const { return on_[static_cast<int>(l.input)]; }
+  bool is_all() const { return on_[0] && on_[1] && on_[2] && on_[3]; }
 
  private:
   explicit LinearSet(std::array<bool, 4> on) : on_(on) {}

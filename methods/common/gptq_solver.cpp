@@ -143,12 +143,12 @@ at::Tensor apply_act_order(at::Tensor& W, at::Tensor& H, bool act_order) {
   return perm;
 }
 
-at::Tensor damped_inverse_factor(at::Tensor& H, const GptqOptions& opt) {
-  H.diagonal().add_(H.diagonal().mean() * opt.percdamp);
+at::Tensor damped_inverse_factor(at::Tensor& H, double percdamp, GptqFactorization factorization) {
+  H.diagonal().add_(H.diagonal().mean() * percdamp);
   try {
-    return inverse_cholesky_upper(H, opt.factorization);
+    return inverse_cholesky_upper(H, factorization);
   } catch (const c10::Error&) {
-    LOWBIT_FAIL("GPTQ: the Hessian is not positive definite even with damping ", opt.percdamp,
+    LOWBIT_FAIL("the Hessian is not positive definite even with damping ", percdamp,
                 " (too few calibration tokens for ", H.size(0), " inputs?); raise method.damp");
   }
 }
@@ -197,7 +197,7 @@ GptqResult solve_rows(const at::Tensor& w_in, const at::Tensor& h_in, const Gptq
   }
 
   const at::Tensor perm = apply_act_order(W, H, opt.act_order);
-  const at::Tensor U = damped_inverse_factor(H, opt);  // upper Cholesky factor of H⁻¹
+  const at::Tensor U = damped_inverse_factor(H, opt.percdamp, opt.factorization);  // upper Cholesky factor of H⁻¹
 
   at::Tensor Q = at::empty({rows, cols}, at::kFloat), codes = at::empty({rows, cols}, at::kByte);
   at::Tensor losses = at::zeros({rows, cols}, at::kFloat);

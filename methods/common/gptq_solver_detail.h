@@ -33,7 +33,7 @@ at::Tensor apply_act_order(at::Tensor& W, at::Tensor& H, bool act_order);
 // Damps H in place (λ = percdamp · mean(diag H), in fp32 tensor arithmetic as the reference does: a
 // double product rounds differently, enough to move a near-tie of a later column) and returns U,
 // the upper Cholesky factor of H⁻¹. A Hessian that is not positive definite is a lowbit::Error.
-at::Tensor damped_inverse_factor(at::Tensor& H, const GptqOptions& opt);
+at::Tensor damped_inverse_factor(at::Tensor& H, double percdamp, GptqFactorization factorization);
 
 // The group of the column at each position of the (possibly permuted) order, [cols] long on perm's
 // or W's device: position / group, except with static groups, where a column keeps the group of its

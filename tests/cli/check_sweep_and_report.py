@@ -98,6 +98,14 @@ rows:
         check(ppl[f"gptq-w{b}-g128"] < ppl[f"rtn-w{b}-g128"], f"GPTQ does not beat RTN at {b} bits")
     check(ppl["fp"] < ppl["rtn-w4-g128"] < ppl["rtn-w3-g128"] < ppl["rtn-w2-g128"], "RTN perplexity not monotone in bits")
 
+    # `lowbit inspect` shows what a SmoothQuant block holds beyond its linears, and verifies it.
+    ins = subprocess.run([lowbit, "inspect", os.path.join(runs, "smoothquant-w8a8-pc-propagationfull_precision")],
+                         capture_output=True, text=True)
+    check(ins.returncode == 0 and "verified:" in ins.stdout, f"inspect of the SmoothQuant run failed: {ins.stderr[-300:]}")
+    check("activations: a8 per_token sym, q/k/v outputs too" in ins.stdout, "inspect: no forward spec shown")
+    check("replaced input_layernorm.weight" in ins.stdout and "8-bit (8.0" in ins.stdout,
+          "inspect: replaced parameters or bits per weight not shown")
+
     # Interrupted: one run's results gone; a second start runs only that run.
     os.remove(os.path.join(runs, "gptq-w3-g128", "results.json"))
     before = {n: os.path.getmtime(os.path.join(runs, n, "results.json")) for n in names if n != "gptq-w3-g128"}

@@ -1,6 +1,7 @@
 // The runs the mpirun fixtures made (tests/CMakeLists.txt): lowbit-tiny-llama3 quantized with GPTQ
-// W4 g128 on 1, 2 and 3 ranks (RTN W3 g128 and GPTQ W2 per-channel on 1 and 3), and on 2 ranks with rank 1 killed after a block and the run started
-// again. In `propagation: quantized` every quantized tensor must be bitwise identical across all
+// W4 g128 on 1, 2 and 3 ranks (RTN W3 g128 and GPTQ W2 per-channel on 1 and 3; AWQ W3 g128 and
+// SmoothQuant W8A8 on 1, 2 and 3), and on 2 ranks with rank 0 killed after a block and the run
+// started again (GPTQ, AWQ, SmoothQuant). In `propagation: quantized` every quantized tensor must be bitwise identical across all
 // of them, and the manifests must describe the shards. In `full_precision` propagation (ranks
 // calibrating concurrently) 1 and 3 ranks must agree too.
 #include <ATen/ATen.h>
@@ -69,7 +70,10 @@ TEST(MpiWorldSizes, AwqAndSmoothQuantAreIdenticalOnOneTwoAndThreeRanks) {
   EXPECT_TRUE(sq.at(0).activations.quantize_qkv_outputs);
 }
 
-TEST(MpiKill, AwqRankKilledAfterABlockThenRerunGivesIdenticalShards) { expect_identical("awq3_np1", "awq3_np2_killed"); }
+TEST(MpiKill, AwqAndSmoothQuantRankKilledAfterABlockThenRerunGivesIdenticalShards) {
+  expect_identical("awq3_np1", "awq3_np2_killed");
+  expect_identical("sq8_np1", "sq8_np2_killed");
+}
 
 TEST(MpiWorldSizes, FullPrecisionPropagationWithConcurrentRanksMatchesOneRank) { expect_identical("fp_np1", "fp_np3"); }
 

@@ -277,9 +277,11 @@ def awq_block(W, cfg, x, cs, bits, group, out, key):
     out[f"{key}.norm.post"] = Ws["post_attention_layernorm"].contiguous()
 
 
-def main():
+def load_inputs(doc):
+    """MODEL_DIR TOKENIZER_JSON TRAIN_TXT OUT from argv -> config, weights, block 0's inputs
+    [N, L, hidden] (the first N * L tokens of the corpus, embedded), RoPE tables, the output path."""
     if len(sys.argv) != 5:
-        sys.exit(__doc__)
+        sys.exit(doc)
     model_dir, tok_path, train, out_path = sys.argv[1:5]
     torch.set_grad_enabled(False)
     cfg = json.load(open(os.path.join(model_dir, "config.json")))
@@ -288,7 +290,11 @@ def main():
     ids = tokenizers.Tokenizer.from_file(tok_path).encode(text, add_special_tokens=False).ids
     assert len(ids) >= N * L, len(ids)
     x = weights["model.embed_tokens.weight"][torch.tensor(ids[:N * L]).view(N, L)]
-    cs = rope(cfg, L)
+    return cfg, weights, x, rope(cfg, L), out_path
+
+
+def main():
+    cfg, weights, x, cs, out_path = load_inputs(__doc__)
     out = {}
     for b in range(cfg["num_hidden_layers"]):
         W = {n: weights[f"model.layers.{b}.{n}.weight"].float() for n in LINEARS +

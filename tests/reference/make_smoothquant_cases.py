@@ -21,8 +21,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _require import require  # noqa: E402
 
-torch, st_torch, tokenizers = require("torch", "safetensors.torch", "tokenizers")
-import json  # noqa: E402
+torch, st_torch = require("torch", "safetensors.torch")
 
 import make_awq_cases as plain  # noqa: E402  (the plain LLaMA block: rms_norm, rope, ...)
 
@@ -72,17 +71,8 @@ def w8a8_block(W, cfg, x, cs, a_bits):
 
 
 def main():
-    if len(sys.argv) != 5:
-        sys.exit(__doc__)
-    model_dir, tok_path, train, out_path = sys.argv[1:5]
-    torch.set_grad_enabled(False)
-    cfg = json.load(open(os.path.join(model_dir, "config.json")))
-    weights = st_torch.load_file(os.path.join(model_dir, "model.safetensors"))
-    text = open(train, encoding="utf-8").read()[:40000]
-    ids = tokenizers.Tokenizer.from_file(tok_path).encode(text, add_special_tokens=False).ids
-    N, L = plain.N, plain.L
-    x = weights["model.embed_tokens.weight"][torch.tensor(ids[:N * L]).view(N, L)]
-    cs = plain.rope(cfg, L)
+    cfg, weights, x, cs, out_path = plain.load_inputs(__doc__)
+    N = plain.N
     out = {}
     torch.manual_seed(3)
     a = torch.randn(4, 16, 64)
