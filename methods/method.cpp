@@ -78,14 +78,16 @@ BlockWeights apply_quantized_block(const BlockWeights& b, const QuantizedBlock& 
     out.*field = value.to(mine.device(), mine.scalar_type());  // from the method (device) or a shard (host)
   };
   for (const auto& [module, linear] : q.linears) {
+    const std::string& m = module;  // (clang 14 cannot capture a structured binding)
     auto l = std::find_if(block_linears().begin(), block_linears().end(),
-                          [&](const BlockLinear& x) { return module == x.module; });
+                          [&](const BlockLinear& x) { return m == x.module; });
     LOWBIT_CHECK(l != block_linears().end(), where, ": '", module, "' is not one of the block's seven linears");
     replace(l->weight, linear.weight, module);
   }
   for (const auto& [name, value] : q.parameters) {
+    const std::string& n = name;
     auto p = std::find_if(block_parameters().begin(), block_parameters().end(),
-                          [&](const BlockParameter& x) { return name == x.name; });
+                          [&](const BlockParameter& x) { return n == x.name; });
     LOWBIT_CHECK(p != block_parameters().end(), where, ": replaced parameter '", name, "' is not a block parameter");
     const std::string module = name.substr(0, name.rfind('.'));
     LOWBIT_CHECK(!q.linears.count(module), where, ": '", name, "' is both quantized and replaced");
@@ -132,6 +134,7 @@ MethodRegistry& MethodRegistry::builtin() {
     register_gptq(*reg);
     register_awq(*reg);
     register_smoothquant(*reg);
+    register_pb_llm(*reg);
     return reg;
   }();
   return *r;

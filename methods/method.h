@@ -150,5 +150,6 @@ void register_rtn(MethodRegistry& r);
 void register_gptq(MethodRegistry& r);
 void register_awq(MethodRegistry& r);
 void register_smoothquant(MethodRegistry& r);
+void register_pb_llm(MethodRegistry& r);
 
 }  // namespace lowbit

@@ -11,6 +11,7 @@ const ArtifactFormats& ArtifactFormats::builtin() {
   static const ArtifactFormats* f = [] {
     auto* r = new ArtifactFormats();
     r->add(uniform_format());
+    r->add(binary_planes_format());
     return r;
   }();
   return *f;

@@ -91,6 +91,16 @@ TEST(QuantizeRun, AwqBeatsRtnAtThreeAndFourBits) {
   }
 }
 
+// PB-LLM at the paper's "2 bits" (low_frac 6/7, 8-bit salient weights) beats RTN W2 g128 through the
+// pipeline (the study's finding for its ultra-low-bit rows).
+TEST(QuantizeRun, PbLlmTwoBitsBeatsRtnTwoBits) {
+  test::TempDir dir;
+  const double pb = test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, "pb-llm", 2))));
+  const double rtn = test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, "rtn", 2))));
+  std::printf("test perplexity, 2 bits g128: PB-LLM %.3f, RTN %.3f\n", pb, rtn);
+  EXPECT_LT(pb, rtn);
+}
+
 // SmoothQuant W8A8 stays within 2 % of full precision, W4A4 is clearly worse, and the activation
 // quantization is part of what is evaluated: the same weights without it give another perplexity.
 TEST(QuantizeRun, SmoothQuantW8A8IsCloseW4A4IsNotAndActivationsAreQuantizedInEvaluation) {

@@ -70,6 +70,13 @@ TEST(MpiWorldSizes, AwqAndSmoothQuantAreIdenticalOnOneTwoAndThreeRanks) {
   EXPECT_TRUE(sq.at(0).activations.quantize_qkv_outputs);
 }
 
+// PB-LLM's binary planes and salient part, through quantized propagation, on any world size.
+TEST(MpiWorldSizes, PbLlmIsIdenticalOnOneTwoAndThreeRanks) {
+  expect_identical("pb2_np1", "pb2_np2");
+  expect_identical("pb2_np1", "pb2_np3");
+  EXPECT_EQ(blocks_of(run_dir("pb2_np1")).at(0).linears.at("mlp.up_proj").format, "binary_planes");
+}
+
 TEST(MpiKill, AwqAndSmoothQuantRankKilledAfterABlockThenRerunGivesIdenticalShards) {
   expect_identical("awq3_np1", "awq3_np2_killed");
   expect_identical("sq8_np1", "sq8_np2_killed");

@@ -1,0 +1,112 @@
+"""Expected PB-LLM results from a plain PyTorch transcription of METHODS.md §9
+(hahnyuan/PB-LLM gptq_pb: LowHighGPT.fasterquant, LowQuantizer method "xnor", HighQuantizer with
+perchannel=True, sym=False, mse=False as run.py builds it), independent of lowbit's C++.
+
+Usage: make_pb_llm_cases.py OUT.safetensors
+Writes W (F32 [64, 512], an outlier, a dead input), H (F32 [512, 512], correlated inputs), and per
+case <name>.mask (u8), .sign (i8), .alpha / .mu (per (row, group)), .codes (salient 8-bit codes),
+.weight (the dequantized result).
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _require import require  # noqa: E402
+
+torch, st_torch = require("torch", "safetensors.torch")
+
+CASES = {  # name -> (low_frac, high_bit, salient_metric, groupsize)
+    "frac0.9_hessian_g128": (0.9, 8, "hessian", 128),
+    "frac0.857_hessian_g128": (6 / 7, 8, "hessian", 128),
+    "frac0.8_magnitude_g256": (0.8, 8, "magnitude", 256),
+    "frac0.5_hessian_4bit_row": (0.5, 4, "hessian", -1),
+}
+
+
+def high_quantizer(W, bits):
+    """HighQuantizer(bits, perchannel=True, sym=False).calibrate(W, weight=True)."""
+    maxq = torch.tensor(2 ** bits - 1)
+    tmp = torch.zeros(W.shape[0])
+    xmin = torch.minimum(W.min(1)[0], tmp)
+    xmax = torch.maximum(W.max(1)[0], tmp)
+    both = (xmin == 0) & (xmax == 0)
+    xmin[both], xmax[both] = -1, 1
+    scale = (xmax - xmin) / maxq
+    zero = torch.round(-xmin / scale)
+    return scale.reshape(-1, 1), zero.reshape(-1, 1), maxq
+
+
+def pb_llm(W, H, low_frac, high_bit, metric, groupsize, blocksize=128, percdamp=0.01):
+    W, H = W.clone().float(), H.clone()
+    rows, cols = W.shape
+    scale, zero, maxq = high_quantizer(W, high_bit)  # on W before dead columns are zeroed
+    dead = torch.diag(H) == 0
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    damp = percdamp * torch.mean(torch.diag(H))
+    H[range(cols), range(cols)] += damp
+    Hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+    g = groupsize if groupsize != -1 else cols
+    n_groups = (cols + g - 1) // g
+    mask = torch.zeros_like(W, dtype=torch.bool)
+    mean, alpha = torch.zeros(n_groups, rows, 1), torch.zeros(n_groups, rows, 1)
+    for gi in range(n_groups):
+        st, ed = gi * g, min(gi * g + g, cols)
+        if metric == "magnitude":
+            sal = torch.abs(W[:, st:ed])
+        else:
+            sal = W[:, st:ed] ** 2 / (torch.diag(Hinv[st:ed, st:ed]).reshape((1, -1))) ** 2
+        thresh = torch.sort(sal.flatten())[0][int(sal.numel() * low_frac)]
+        mask[:, st:ed] = sal <= thresh
+        w = W[:, st:ed] * mask[:, st:ed]  # LowQuantizer.calibrate("xnor")
+        mean[gi] = w.mean(-1).view(-1, 1)
+        alpha[gi] = (w - mean[gi]).abs().mean(-1, keepdim=True)
+    sign = torch.zeros_like(W, dtype=torch.int8)
+    codes = torch.zeros_like(W, dtype=torch.uint8)
+    for col_st in range(0, cols, blocksize):
+        col_ed = min(col_st + blocksize, cols)
+        W1 = W[:, col_st:col_ed].clone()
+        Q1, Err1 = torch.zeros_like(W1), torch.zeros_like(W1)
+        Hinv1 = Hinv[col_st:col_ed, col_st:col_ed]
+        gi = col_st // g
+        for i in range(col_ed - col_st):
+            w, d = W1[:, i], Hinv1[i, i]
+            code = torch.clamp(torch.round(w.unsqueeze(1) / scale) + zero, 0, maxq)
+            q_high = (scale * (code - zero)).flatten()
+            s = (w.unsqueeze(1) - mean[gi]).sign()
+            q_low = (s * alpha[gi] + mean[gi]).flatten()
+            m = mask[:, col_st + i]
+            q = q_high * ~m + q_low * m
+            sign[:, col_st + i] = torch.where(m, s.flatten(), torch.zeros_like(q)).to(torch.int8)
+            codes[:, col_st + i] = torch.where(m, torch.zeros_like(q), code.flatten()).to(torch.uint8)
+            Q1[:, i] = q
+            err1 = (w - q) / d
+            W1[:, i:] -= err1.unsqueeze(1).matmul(Hinv1[i, i:].unsqueeze(0))
+            Err1[:, i] = err1
+        W[:, col_st:col_ed] = Q1
+        W[:, col_ed:] -= Err1.matmul(Hinv[col_st:col_ed, col_ed:])
+    return {"mask": mask.to(torch.uint8), "sign": sign, "alpha": alpha.squeeze(-1).t().contiguous(),
+            "mu": mean.squeeze(-1).t().contiguous(), "codes": codes, "weight": W}
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    torch.manual_seed(11)
+    rows, cols = 64, 512
+    W = torch.randn(rows, cols) * 0.05
+    W[7, 100] = 0.8  # an outlier
+    X = torch.randn(2048, cols) @ (torch.randn(cols, cols) * 0.2 + torch.eye(cols))
+    X[:, 333] = 0.0  # a dead input
+    H = 2.0 / 8 * (X.t() @ X)
+    out = {"W": W.contiguous(), "H": H.contiguous()}
+    for name, args in CASES.items():
+        for k, v in pb_llm(W, H, *args).items():
+            out[f"{name}.{k}"] = v.contiguous()
+    os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
+    st_torch.save_file(out, sys.argv[1])
+    print(f"{len(CASES)} PB-LLM cases")
+
+
+if __name__ == "__main__":
+    main()
