@@ -48,7 +48,7 @@ void check_shard_header(const RunManifest& m, const ManifestShard& s, const Shar
 void verify_run_shards(const RunManifest& m);
 
 // verify_run_shards, then every block and statistic read back (checksums verified by HDF5,
-// artifacts by check_uniform_artifact). Returns the number of blocks read.
+// artifacts by their format's check in methods/common/artifact_formats). Returns the number of blocks read.
 int64_t verify_run_contents(const RunManifest& m);
 
 }  // namespace lowbit

@@ -5,8 +5,10 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "framework/store/shard.h"
+#include "methods/common/artifact_formats.h"
 #include "methods/common/uniform_quantizer.h"
 
 using namespace lowbit;
@@ -22,9 +24,15 @@ QuantizedLinear linear(int64_t out, int64_t in, int bits, int64_t group) {
   q.group_size = group;
   q.tensors = {{"codes", g.codes}, {"scale", g.scale}, {"zero", g.zero},
                {"g_idx", at::div(at::arange(in, at::TensorOptions().dtype(at::kInt)), g.group_size, "floor")}};
-  q.weight = dequantize_uniform(g.codes, g.scale, g.zero, q.tensors["g_idx"]);
+  finish_artifact(q, "seed");
   q.loss = 0.25;
   return q;
+}
+
+QuantizedBlock block(std::map<std::string, QuantizedLinear> linears) {
+  QuantizedBlock b;
+  b.linears = std::move(linears);
+  return b;
 }
 
 }  // namespace
@@ -43,14 +51,19 @@ int main(int argc, char** argv) {
     const fs::path p = dir / "one-block.h5";
     fs::remove(p);
     ShardWriter w(p.string(), h);
-    w.commit_block(0, {{"mlp.up_proj", linear(4, 8, 4, 4)}});
+    w.commit_block(0, block({{"mlp.up_proj", linear(4, 8, 4, 4)}}));
   }
   {
     const fs::path p = dir / "two-blocks-stats.h5";
     fs::remove(p);
     ShardWriter w(p.string(), h);
-    w.commit_block(0, {{"self_attn.q_proj", linear(2, 4, 3, 0)}}, {{"attention/hessian", at::eye(4)}});
-    w.commit_block(1, {{"mlp.down_proj", linear(3, 8, 2, 4)}, {"mlp.up_proj", linear(8, 3, 8, 0)}});
+    w.commit_block(0, block({{"self_attn.q_proj", linear(2, 4, 3, 0)}}), {{"attention/hessian", at::eye(4)}});
+    // Interface v2: replaced parameters and an activation forward spec beside the linears.
+    QuantizedBlock b = block({{"mlp.down_proj", linear(3, 8, 2, 4)}, {"mlp.up_proj", linear(8, 3, 8, 0)}});
+    b.parameters["post_attention_layernorm.weight"] = at::rand({3}) + 0.5;
+    b.activations.bits = 8;
+    b.activations.quantize_qkv_outputs = true;
+    w.commit_block(1, b, {{"mlp/abs_max", at::rand({3})}});
   }
   {
     const fs::path p = dir / "header-only.h5";

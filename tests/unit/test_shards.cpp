@@ -10,6 +10,7 @@
 #include "framework/config/yaml_reader.h"
 #include "framework/store/hdf5_file.h"
 #include "framework/store/shard.h"
+#include "methods/pb_llm.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/method_calls.h"
 #include "tests/support/temp_dir.h"
@@ -186,6 +187,40 @@ TEST(Shards, ReplacedParametersAndForwardSpecReadBack) {
   unknown.parameters["mlp.gate_proj.bias"] = at::zeros({4});
   EXPECT_LOWBIT_ERROR(apply_quantized_block(w.blocks[1], unknown, "where"),
                       {"where", "'mlp.gate_proj.bias' is not a block parameter"});
+}
+
+// The binary_planes format (PB-LLM): round trip through a shard, and its checks refuse a sign
+// outside {-1, 0, +1} or where the mask is 0, and a salient scale that is not positive.
+TEST(Shards, BinaryPlanesRoundTripAndAreChecked) {
+  test::TempDir dir;
+  at::manual_seed(4);
+  const at::Tensor w = at::randn({64, 128}) * 0.05, x = at::randn({512, 128});
+  PbLlmOptions o;
+  const QuantizedLinear q = pb_llm_quantize(w, 0.5 * x.t().matmul(x), o, "test");
+  QuantizedBlock block;
+  block.linears["mlp.up_proj"] = q;
+  {
+    ShardWriter writer(dir.file("s.h5"), header());
+    writer.commit_block(1, block);
+  }
+  const QuantizedLinear back = ShardReader(dir.file("s.h5")).read_block(1).linears.at("mlp.up_proj");
+  EXPECT_EQ(back.format, "binary_planes");
+  EXPECT_TRUE(at::equal(back.weight, q.weight));
+  EXPECT_DOUBLE_EQ(back.bits_per_weight, q.bits_per_weight);
+  auto refused = [&](const std::string& dataset, auto&& spoil, const std::string& why) {
+    QuantizedBlock bad = block;
+    QuantizedLinear& l = bad.linears.at("mlp.up_proj");
+    l.tensors[dataset] = l.tensors.at(dataset).clone();
+    spoil(l.tensors[dataset]);
+    ShardWriter writer(dir.file("bad.h5"), header());
+    EXPECT_LOWBIT_ERROR(writer.commit_block(1, bad), {"mlp.up_proj", why});
+  };
+  refused("planes.sign", [](at::Tensor& t) { t.view(-1)[0] = 2; }, "planes.sign holds values other than");
+  refused("planes.sign", [&](at::Tensor& t) {
+    const int64_t salient = (q.tensors.at("planes.mask").view(-1) == 0).nonzero()[0][0].item<int64_t>();
+    t.view(-1)[salient] = 1;
+  }, "or a sign where the mask is 0");
+  refused("salient.scale", [](at::Tensor& t) { t.view(-1)[0] = -1; }, "out of range");
 }
 
 }  // namespace
