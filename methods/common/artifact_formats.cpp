@@ -40,6 +40,16 @@ std::vector<std::string> ArtifactFormats::names() const {
   return out;
 }
 
+const at::Tensor& artifact_tensor(const QuantizedLinear& q, const char* name, at::ScalarType type, int64_t dim,
+                                  const std::string& where) {
+  auto it = q.tensors.find(name);
+  LOWBIT_CHECK(it != q.tensors.end(), where, " lacks dataset '", name, "'");
+  const at::Tensor& t = it->second;
+  LOWBIT_CHECK(t.scalar_type() == type && t.dim() == dim, where, ": dataset '", name, "' is ", t.scalar_type(), " ",
+               t.sizes(), ", expected ", type, " with ", dim, " dimension", dim > 1 ? "s" : "");
+  return t;
+}
+
 void check_artifact(const QuantizedLinear& q, const std::string& where) {
   ArtifactFormats::builtin().get(q.format, where).check(q, where);
   if (q.weight.defined())

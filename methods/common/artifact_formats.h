@@ -40,6 +40,11 @@ class ArtifactFormats {
   std::map<std::string, ArtifactFormat> formats_;
 };
 
+// A format check's access to one of the artifact's tensors: present, of `type` and `dim`
+// dimensions, else refused naming `where` and the dataset.
+const at::Tensor& artifact_tensor(const QuantizedLinear& q, const char* name, at::ScalarType type, int64_t dim,
+                                  const std::string& where);
+
 // The format's checks, plus: a finite weight of the artifact's shape when one is attached.
 void check_artifact(const QuantizedLinear& q, const std::string& where);
 // Checks `q`, then sets q.weight (dequantized) and q.bits_per_weight from its tensors: how a

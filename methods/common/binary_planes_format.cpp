@@ -17,24 +17,14 @@
 namespace lowbit {
 namespace {
 
-const at::Tensor& need(const QuantizedLinear& q, const char* name, at::ScalarType type, int64_t dim,
-                       const std::string& where) {
-  auto it = q.tensors.find(name);
-  LOWBIT_CHECK(it != q.tensors.end(), where, " lacks dataset '", name, "'");
-  const at::Tensor& t = it->second;
-  LOWBIT_CHECK(t.scalar_type() == type && t.dim() == dim, where, ": dataset '", name, "' is ", t.scalar_type(), " ",
-               t.sizes(), ", expected ", type, " with ", dim, " dimensions");
-  return t;
-}
-
 bool has_salient(const QuantizedLinear& q) { return q.tensors.count("salient.codes") > 0; }
 
 void check_binary_planes(const QuantizedLinear& q, const std::string& where) {
-  const at::Tensor& mask = need(q, "planes.mask", at::kByte, 3, where);    // [K, out, in]
-  const at::Tensor& sign = need(q, "planes.sign", at::kChar, 3, where);    // [K, out, in]
-  const at::Tensor& alpha = need(q, "planes.alpha", at::kFloat, 3, where); // [K, out, groups]
-  const at::Tensor& mu = need(q, "planes.mu", at::kFloat, 3, where);       // [K, out, groups]
-  const at::Tensor& g_idx = need(q, "g_idx", at::kInt, 1, where);          // [in]
+  const at::Tensor& mask = artifact_tensor(q, "planes.mask", at::kByte, 3, where);    // [K, out, in]
+  const at::Tensor& sign = artifact_tensor(q, "planes.sign", at::kChar, 3, where);    // [K, out, in]
+  const at::Tensor& alpha = artifact_tensor(q, "planes.alpha", at::kFloat, 3, where); // [K, out, groups]
+  const at::Tensor& mu = artifact_tensor(q, "planes.mu", at::kFloat, 3, where);       // [K, out, groups]
+  const at::Tensor& g_idx = artifact_tensor(q, "g_idx", at::kInt, 1, where);          // [in]
   const int64_t K = mask.size(0), out = mask.size(1), in = mask.size(2);
   LOWBIT_CHECK(K >= 1 && sign.sizes() == mask.sizes(), where, ": planes.sign ", sign.sizes(), " and planes.mask ",
                mask.sizes(), " differ (or no plane)");
@@ -52,9 +42,9 @@ void check_binary_planes(const QuantizedLinear& q, const std::string& where) {
       (g_idx < 0).logical_or(g_idx >= groups).sum()};
   if (has_salient(q)) {
     LOWBIT_CHECK(q.bits >= 2 && q.bits <= 8, where, ": @bits is ", q.bits, "; salient codes are 2..8 bits, one per byte");
-    const at::Tensor& codes = need(q, "salient.codes", at::kByte, 2, where);
-    const at::Tensor& scale = need(q, "salient.scale", at::kFloat, 2, where);
-    const at::Tensor& zero = need(q, "salient.zero", at::kFloat, 2, where);
+    const at::Tensor& codes = artifact_tensor(q, "salient.codes", at::kByte, 2, where);
+    const at::Tensor& scale = artifact_tensor(q, "salient.scale", at::kFloat, 2, where);
+    const at::Tensor& zero = artifact_tensor(q, "salient.zero", at::kFloat, 2, where);
     LOWBIT_CHECK(codes.sizes() == at::IntArrayRef({out, in}) && scale.sizes() == at::IntArrayRef({out, 1}) &&
                      zero.sizes() == scale.sizes(),
                  where, ": salient.codes ", codes.sizes(), ", salient.scale ", scale.sizes(), ", salient.zero ",

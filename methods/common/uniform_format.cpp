@@ -15,23 +15,13 @@
 namespace lowbit {
 namespace {
 
-const at::Tensor& tensor(const QuantizedLinear& q, const char* name, at::ScalarType type, int64_t dim,
-                         const std::string& where) {
-  auto it = q.tensors.find(name);
-  LOWBIT_CHECK(it != q.tensors.end(), where, " lacks dataset '", name, "'");
-  const at::Tensor& t = it->second;
-  LOWBIT_CHECK(t.scalar_type() == type && t.dim() == dim, where, ": dataset '", name, "' is ", t.scalar_type(), " ",
-               t.sizes(), ", expected ", type, " with ", dim, " dimension", dim > 1 ? "s" : "");
-  return t;
-}
-
 void check_uniform(const QuantizedLinear& q, const std::string& where) {
   LOWBIT_CHECK(q.bits >= 1 && q.bits <= 8, where, ": @bits is ", q.bits, "; uniform codes are stored one per byte, 1..8 bits");
   const double maxq = static_cast<double>((1 << q.bits) - 1);
-  const at::Tensor& codes = tensor(q, "codes", at::kByte, 2, where);   // [out, in]
-  const at::Tensor& scale = tensor(q, "scale", at::kFloat, 2, where);  // [out, groups]
-  const at::Tensor& zero = tensor(q, "zero", at::kFloat, 2, where);    // [out, groups]
-  const at::Tensor& g_idx = tensor(q, "g_idx", at::kInt, 1, where);    // [in]
+  const at::Tensor& codes = artifact_tensor(q, "codes", at::kByte, 2, where);   // [out, in]
+  const at::Tensor& scale = artifact_tensor(q, "scale", at::kFloat, 2, where);  // [out, groups]
+  const at::Tensor& zero = artifact_tensor(q, "zero", at::kFloat, 2, where);    // [out, groups]
+  const at::Tensor& g_idx = artifact_tensor(q, "g_idx", at::kInt, 1, where);    // [in]
   const int64_t out = codes.size(0), in = codes.size(1);
   LOWBIT_CHECK(!q.weight.defined() || (q.weight.dim() == 2 && q.weight.size(0) == out && q.weight.size(1) == in), where,
                ": the weight is ", q.weight.sizes(), " but the codes are [", out, ", ", in, "]");
