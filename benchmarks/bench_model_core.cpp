@@ -6,7 +6,7 @@
 //   lowbit_bench matmul --n 2048                    libtorch BLAS GFLOP/s (the floor of everything)
 //   lowbit_bench gptq --rows R --cols C              GPTQ seconds per linear
 //   lowbit_bench digest --model DIR                  weight digests (XXH64 per tensor) GB/s, pages cached
-//   lowbit_bench awq --model DIR                     AWQ seconds per block (statistics, scale and clip search)
+//   lowbit_bench block --model DIR --method M --params YAML   a method's seconds per block (statistics + method)
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
@@ -28,7 +28,7 @@
 #include "framework/model/tokenizer.h"
 #include "framework/calibrate/block_context.h"
 #include "framework/calibrate/layer_loop.h"
-#include "methods/awq.h"
+#include "framework/config/yaml_reader.h"
 #include "methods/common/gptq_solver.h"
 #include "methods/common/hessian.h"
 
@@ -47,9 +47,10 @@ double best_seconds(int repeat, F&& f) {
   return best;
 }
 
-// AWQ on block 0 of `model` over `seqs` random sequences of `seq_len` tokens: what the layer loop
-// does per block (the abs-mean statistics pass, then the search and the rounding), fp32 on the CPU.
-void bench_awq(const std::string& model, int64_t seqs, int64_t seq_len, int bits, int64_t group, int repeat) {
+// A method on block 0 of `model` over `seqs` random sequences of `seq_len` tokens, as the layer
+// loop runs it per block (calibrate_block: the declared statistics, then the method), fp32 on the CPU.
+void bench_block(const std::string& model, const std::string& method, const std::string& params, int64_t seqs,
+                 int64_t seq_len, int repeat) {
   lowbit::LoadOptions opt;
   opt.end_block = 1;
   opt.head = false;
@@ -59,23 +60,20 @@ void bench_awq(const std::string& model, int64_t seqs, int64_t seq_len, int bits
   c10::InferenceMode guard;
   const at::Tensor x = lowbit::embed(w, ids);  // [seqs, seq_len, hidden]
   const lowbit::RopeTables rope = lowbit::rope_tables(w.config, seq_len, at::kFloat);
-  lowbit::AwqOptions o;
-  o.bits = bits;
-  o.group_size = group;
-  lowbit::MethodNeeds needs;
-  needs.statistics = {lowbit::Statistic::AbsMean};
-  const auto once = [&] {
-    const lowbit::BlockStatistics stats = lowbit::gather_block_statistics(
-        w.blocks[0], w.config, x, rope, 1,
-        {lowbit::LinearInput::Attention, lowbit::LinearInput::AttentionOutput, lowbit::LinearInput::Mlp,
-         lowbit::LinearInput::MlpDown},
-        needs);
-    const lowbit::BlockContext ctx(0, w.blocks[0], w.config, x, rope, 1, stats);
-    lowbit::awq_quantize_block(ctx, o);
-  };
-  const double sec = best_seconds(repeat, once);
-  fmt::print("awq: hidden {}, intermediate {}, {} x {} tokens, {} bits, group {}: {:.2f} s per block (best of {})\n",
-             w.config.hidden_size, w.config.intermediate_size, seqs, seq_len, bits, group, sec, repeat);
+  lowbit::YamlSection p = lowbit::load_yaml_text(params, "--params");
+  const auto m = lowbit::MethodRegistry::builtin().get(method).create(p);
+  lowbit::LayerLoopOptions loop;
+  loop.micro_batch = 1;
+  loop.quantized_propagation = m->needs().propagation != "full_precision";
+  const double sec = best_seconds(repeat, [&] {
+    std::map<std::string, at::Tensor> kept;
+    lowbit::calibrate_block(0, w.blocks[0], w.config, x, rope, *m, loop, kept);
+  });
+  std::string shown = params;
+  for (char& ch : shown)
+    if (ch == '\n') ch = ' ';
+  fmt::print("block: {} ({}), hidden {}, intermediate {}, {} x {} tokens: {:.2f} s per block (best of {})\n", method,
+             shown, w.config.hidden_size, w.config.intermediate_size, seqs, seq_len, sec, repeat);
 }
 
 void bench_tokenize(const std::string& tokenizer, const std::string& file, int repeat) {
@@ -174,12 +172,14 @@ int main(int argc, char** argv) {
   gq->add_option("--route", route, "auto (the row-tiled CPU solver) or aten (the device route, on the CPU)")
       ->capture_default_str();
   int64_t seqs = 2, seq_len = 512;
-  auto* aw = app.add_subcommand("awq", "AWQ seconds per block (block 0 of --model)");
-  aw->add_option("--model", model, "Model directory (lowbit make-model --shape llama3-8b --layers 2)")->required();
-  aw->add_option("--seqs", seqs, "Calibration sequences")->capture_default_str();
-  aw->add_option("--seq-len", seq_len, "Tokens per sequence")->capture_default_str();
-  aw->add_option("--bits", bits)->capture_default_str();
-  aw->add_option("--group", group, "Group size (0: per channel)")->capture_default_str();
+  std::string method_name = "awq", params = "bits: 4";
+  auto* bk = app.add_subcommand("block", "A method's seconds per block (block 0 of --model)");
+  bk->add_option("--model", model, "Model directory (lowbit make-model --shape llama3-8b --layers 2)")->required();
+  bk->add_option("--method", method_name, "Registered method")->capture_default_str();
+  bk->add_option("--params", params, "The method's parameters as YAML (e.g. 'bits: 4\ngroup_size: 128')")
+      ->capture_default_str();
+  bk->add_option("--seqs", seqs, "Calibration sequences")->capture_default_str();
+  bk->add_option("--seq-len", seq_len, "Tokens per sequence")->capture_default_str();
   auto* dg = app.add_subcommand("digest", "Weight-digest throughput (XXH64 over every tensor)");
   dg->add_option("--model", model, "Model directory")->required();
   auto* mm = app.add_subcommand("matmul", "Square fp32 matmul GFLOP/s");
@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
     if (*mm) bench_matmul(n, repeat);
     if (*dg) bench_digest(model, repeat);
     if (*gq) bench_gptq(rows, cols, tokens, bits, group, route, repeat);
-    if (*aw) bench_awq(model, seqs, seq_len, bits, group, repeat);
+    if (*bk) bench_block(model, method_name, params, seqs, seq_len, repeat);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const std::exception& e) {

@@ -29,8 +29,9 @@ def main():
     ap.add_argument("--seq-len", type=int, default=512)
     ap.add_argument("--repeat", type=int, default=1)
     a = ap.parse_args()
-    out = subprocess.run([os.path.join(a.build, "bin", "lowbit_bench"), "--repeat", str(a.repeat), "awq", "--model",
-                          a.model, "--seqs", str(a.seqs), "--seq-len", str(a.seq_len)],
+    out = subprocess.run([os.path.join(a.build, "bin", "lowbit_bench"), "--repeat", str(a.repeat), "block", "--method",
+                          "awq", "--params", "bits: 4\ngroup_size: 128", "--model", a.model, "--seqs", str(a.seqs),
+                          "--seq-len", str(a.seq_len)],
                          check=True, capture_output=True, text=True).stdout
     ours = float(re.search(r"([\d.]+) s per block", out).group(1))
     torch.set_grad_enabled(False)

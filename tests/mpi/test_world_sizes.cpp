@@ -1,7 +1,7 @@
 // The runs the mpirun fixtures made (tests/CMakeLists.txt): lowbit-tiny-llama3 quantized with GPTQ
 // W4 g128 on 1, 2 and 3 ranks (RTN W3 g128 and GPTQ W2 per-channel on 1 and 3; AWQ W3 g128 and
 // SmoothQuant W8A8 on 1, 2 and 3), and on 2 ranks with rank 0 killed after a block and the run
-// started again (GPTQ, AWQ, SmoothQuant). In `propagation: quantized` every quantized tensor must be bitwise identical across all
+// started again (GPTQ, AWQ, SmoothQuant, PB-LLM); PB-LLM 2-bit on 1, 2 and 3 ranks. In `propagation: quantized` every quantized tensor must be bitwise identical across all
 // of them, and the manifests must describe the shards. In `full_precision` propagation (ranks
 // calibrating concurrently) 1 and 3 ranks must agree too.
 #include <ATen/ATen.h>
@@ -77,9 +77,10 @@ TEST(MpiWorldSizes, PbLlmIsIdenticalOnOneTwoAndThreeRanks) {
   EXPECT_EQ(blocks_of(run_dir("pb2_np1")).at(0).linears.at("mlp.up_proj").format, "binary_planes");
 }
 
-TEST(MpiKill, AwqAndSmoothQuantRankKilledAfterABlockThenRerunGivesIdenticalShards) {
+TEST(MpiKill, AwqSmoothQuantAndPbLlmRankKilledAfterABlockThenRerunGivesIdenticalShards) {
   expect_identical("awq3_np1", "awq3_np2_killed");
   expect_identical("sq8_np1", "sq8_np2_killed");
+  expect_identical("pb2_np1", "pb2_np2_killed");
 }
 
 TEST(MpiWorldSizes, FullPrecisionPropagationWithConcurrentRanksMatchesOneRank) { expect_identical("fp_np1", "fp_np3"); }
