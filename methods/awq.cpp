@@ -150,6 +150,7 @@ class Awq : public Method {
   MethodNeeds needs() const override {
     MethodNeeds n;
     n.statistics = {Statistic::AbsMean};
+    n.linear_inputs = true;
     n.propagation = "full_precision";
     n.propagation_reason =
         "AWQ searches every block's scales and clips on the full-precision model's activations (llm-awq's run_awq "

@@ -44,6 +44,9 @@ const char* statistic_name(Statistic s);  // "hessian", "abs_max", "abs_mean"
 struct MethodNeeds {
   std::vector<Statistic> statistics;  // of every distinct linear input (METHODS.md §1.1)
   bool true_sequential = false;       // statistics regathered after each linear group is quantized
+  // The method reads BlockContext::linear_input: the four cached inputs of a block (N x L x
+  // (3 hidden + intermediate) activations) are part of its working memory (`lowbit plan` counts them).
+  bool linear_inputs = false;
   // The propagation the method's reference uses, when it requires one: "full_precision" (the next
   // block's inputs from the original block; AWQ, SmoothQuant) or "quantized"; "" accepts either.
   std::string propagation;

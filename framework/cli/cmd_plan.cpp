@@ -5,6 +5,8 @@
 
 
 #include "framework/cli/commands.h"
+#include "framework/config/yaml_reader.h"
+#include "methods/method.h"
 #include "framework/config/model_ref.h"
 #include "framework/core/error.h"
 #include "framework/core/units.h"
@@ -20,6 +22,7 @@ struct PlanArgs {
   std::string device = "cuda";
   bool no_hessians = false;
   bool no_head = false;
+  std::string method;  // a registered method: its declared needs set Hessians, linear inputs, propagation
 };
 
 std::string gib(uint64_t b) { return human_bytes(double(b)); }
@@ -32,14 +35,24 @@ void run(PlanArgs a) {
   if (s.weight_dtype.empty()) s.weight_dtype = a.device == "cuda" ? m.dtype : "float32";
   if (s.activation_dtype.empty()) s.activation_dtype = s.weight_dtype;
   s.hessians = !a.no_hessians;
+  if (!a.method.empty()) {  // the method says what it holds, with its default parameters
+    YamlSection params = load_yaml_text("{}", "--method " + a.method);
+    const MethodNeeds n = MethodRegistry::builtin().get(a.method).create(params)->needs();
+    s.hessians = !a.no_hessians && n.needs(Statistic::Hessian);
+    s.linear_inputs = n.linear_inputs;
+    s.full_precision = s.full_precision || n.propagation == "full_precision";
+  }
   s.head = !a.no_head;
   const PartitionPlan plan = make_partition_plan(m.config, s);
   const LlamaConfig& c = m.config;
   fmt::print("plan: {} ({} blocks, hidden {}, intermediate {}, vocab {}), {} rank{}, weights {}{}\n", m.name,
              c.num_hidden_layers, c.hidden_size, c.intermediate_size, c.vocab_size, s.ranks, s.ranks > 1 ? "s" : "",
              s.weight_dtype, m.has_weights ? "" : " (architecture preset; no weights read)");
-  fmt::print("device {}, calibration {} x {} tokens, activations {}, micro-batch {}, Hessians {}\n", a.device,
-             s.samples, s.seq_len, s.activation_dtype, s.micro_batch, s.hessians ? "yes (GPTQ family, float32)" : "no");
+  fmt::print("device {}, calibration {} x {} tokens, activations {}, micro-batch {}, Hessians {}{}{}{}\n", a.device,
+             s.samples, s.seq_len, s.activation_dtype, s.micro_batch, s.hessians ? "yes (float32)" : "no",
+             s.linear_inputs ? ", the block's linear inputs cached (in activations)" : "",
+             s.full_precision ? ", full-precision propagation" : "",
+             a.method.empty() ? "" : " (method " + a.method + ")");
   const uint64_t limit = a.device_memory.empty() ? 0 : parse_bytes(a.device_memory, "--device-memory");
   fmt::print("{:>4}  {:<18} {:>12} {:>12} {:>12} {:>12} {:>12}{}\n", "rank", "blocks", "weights", "activations",
              "hessians", "workspace", "total", limit ? "  fits " + a.device_memory : "");
@@ -84,6 +97,9 @@ void add_plan(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--dtype", a->settings.weight_dtype, "Weight dtype (default: the model's on cuda, float32 on cpu)");
   cmd->add_option("--activation-dtype", a->settings.activation_dtype, "Activation dtype (default: the weights')");
+  cmd->add_option("--method", a->method,
+                  "A registered method: what it declares (Hessians, cached linear inputs, full-precision "
+                  "propagation) sets the estimate");
   cmd->add_flag("--no-hessians", a->no_hessians, "The method needs no Hessians (RTN, AWQ, ...)");
   cmd->add_flag("--full-precision", a->settings.full_precision,
                 "Full-precision propagation: ranks but the last hold a third activation buffer while running ahead");

@@ -68,6 +68,7 @@ PartitionPlan make_partition_plan(const LlamaConfig& c, const PlanSettings& s) {
   const uint64_t tokens = static_cast<uint64_t>(s.samples * s.seq_len);
   const uint64_t micro_tokens = static_cast<uint64_t>(s.micro_batch * s.seq_len);
   const uint64_t buffer = tokens * h * ab, transient = micro_tokens * (3 * h + qd + 2 * kv + 3 * inter) * 4;
+  const uint64_t linear_inputs = s.linear_inputs ? tokens * (h + qd + h + inter) * ab : 0;
   const uint64_t hessians = s.hessians ? (h * h + qd * qd + h * h + inter * inter) * 4 : 0;
   const uint64_t max_in = std::max({h, qd, inter});
   uint64_t block_params = 0;
@@ -87,7 +88,7 @@ PartitionPlan make_partition_plan(const LlamaConfig& c, const PlanSettings& s) {
     p.head = s.head && r == s.ranks - 1;
     p.weight_bytes = block * static_cast<uint64_t>(counts[r]) + (p.embedding ? embedding : 0) + (p.head ? head : 0);
     const bool runs_ahead = s.full_precision && r + 1 < s.ranks;
-    p.activation_bytes = (runs_ahead ? 3 : 2) * buffer + transient;
+    p.activation_bytes = (runs_ahead ? 3 : 2) * buffer + transient + linear_inputs;
     p.hessian_bytes = hessians;
     p.workspace_bytes = workspace;
     plan.model_weight_bytes += p.weight_bytes;

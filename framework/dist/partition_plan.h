@@ -6,6 +6,8 @@
 //     activations = 2 buffers (block inputs and outputs; 3 on ranks that run ahead in full-precision
 //                   propagation) x samples x seq_len x hidden x act bytes
 //                   + one micro-batch's transient block intermediates in fp32,
+//                   + with linear_inputs, the four distinct inputs of one block's linears over
+//                   every sample (samples x seq_len x (hidden + q_dim + hidden + intermediate) x act bytes),
 //     Hessians    = the four distinct linear inputs of one block in fp32 (hidden², q_dim²,
 //                   hidden², intermediate²), when the method needs them,
 //     workspace   = what quantizing one block holds at its peak: the GPTQ solver's factorisation of
@@ -31,6 +33,7 @@ struct PlanSettings {
   int64_t seq_len = 2048;
   int64_t micro_batch = 1;
   bool hessians = true;   // the method needs Hessians (GPTQ family)
+  bool linear_inputs = false;  // the method holds a block's four linear inputs over every sample (AWQ)
   bool head = true;       // the last rank holds final norm + lm_head (evaluation); quantize alone does not
   // Full-precision propagation: every rank but the last first runs its original blocks ahead to
   // feed the next rank, holding a third activation buffer meanwhile.

@@ -49,6 +49,19 @@ TEST(PartitionPlan, Llama3_70bOnOneRankDoesNotFit80GiB) {
   EXPECT_GT(p.ranks[0].weight_bytes, parse_bytes("80GiB", "test"));
 }
 
+// A method that caches a block's linear inputs (AWQ) holds them over every sample: for LLaMA3-8B at
+// the study's 128 x 2048 tokens in bfloat16, 262144 tokens x (3 x 4096 + 14336) x 2 bytes (~13 GiB).
+TEST(PartitionPlan, CachedLinearInputsAreCountedInTheActivations) {
+  PlanSettings s;
+  const LlamaConfig c = llama_preset("llama3-8b");
+  const PartitionPlan without = make_partition_plan(c, s);
+  s.linear_inputs = true;
+  const PartitionPlan with = make_partition_plan(c, s);
+  const uint64_t expected = uint64_t{128} * 2048 * (3 * 4096 + 14336) * 2;
+  for (std::size_t r = 0; r < with.ranks.size(); ++r)
+    EXPECT_EQ(with.ranks[r].activation_bytes - without.ranks[r].activation_bytes, expected) << "rank " << r;
+}
+
 TEST(PartitionPlan, MoreRanksThanBlocksIsRefused) {
   PlanSettings s;
   s.ranks = 33;
