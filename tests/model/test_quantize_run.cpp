@@ -65,40 +65,31 @@ void expect_same_shards(const QuantizeResult& a, const QuantizeResult& b) {
   }
 }
 
-TEST(QuantizeRun, GptqBeatsRtnThroughThePipeline) {
+// `method` at `bits` g128 (with the propagation its reference uses) against RTN at the same bits,
+// test perplexity through the whole pipeline.
+void expect_beats_rtn(const std::string& method, int bits, const std::string& propagation = "quantized") {
   test::TempDir dir;
-  const double gptq = test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, "gptq", 3))));
-  const double rtn = test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, "rtn", 3))));
-  std::printf("test perplexity, W3 g128: GPTQ %.3f, RTN %.3f\n", gptq, rtn);
-  EXPECT_LT(gptq, rtn);
+  const double ours = test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, method, bits, propagation))));
+  const double rtn = test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, "rtn", bits))));
+  std::printf("test perplexity, %d bits g128: %s %.3f, RTN %.3f\n", bits, method.c_str(), ours, rtn);
+  EXPECT_LT(ours, rtn) << method << " at " << bits << " bits";
 }
+
+TEST(QuantizeRun, GptqBeatsRtnThroughThePipeline) { expect_beats_rtn("gptq", 3); }
+
+// AWQ (full-precision propagation, its reference's protocol) beats RTN at W3 and W4 g128.
+TEST(QuantizeRun, AwqBeatsRtnAtThreeAndFourBits) {
+  for (int bits : {3, 4}) expect_beats_rtn("awq", bits, "full_precision");
+}
+
+// PB-LLM at the paper's "2 bits" (low_frac 6/7, 8-bit salient weights) beats RTN W2 g128 through the
+// pipeline (the study's finding for its ultra-low-bit rows).
+TEST(QuantizeRun, PbLlmTwoBitsBeatsRtnTwoBits) { expect_beats_rtn("pb-llm", 2); }
 
 double fp_perplexity() {
   const LlamaWeights w = load_llama(test::tiny_model_dir());
   const Tokenizer tok = Tokenizer::from_file(test::tiny_model_dir() + "/tokenizer.json");
   return perplexity(w, tok.encode(read_file(test::tiny_corpus_dir() + "/test.txt"), false), 256, 8, 32).perplexity;
-}
-
-// AWQ (full-precision propagation, its reference's protocol) beats RTN at W3 and W4 g128.
-TEST(QuantizeRun, AwqBeatsRtnAtThreeAndFourBits) {
-  test::TempDir dir;
-  for (int bits : {3, 4}) {
-    const double awq =
-        test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, "awq", bits, "full_precision"))));
-    const double rtn = test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, "rtn", bits))));
-    std::printf("test perplexity, W%d g128: AWQ %.3f, RTN %.3f\n", bits, awq, rtn);
-    EXPECT_LT(awq, rtn) << bits << " bits";
-  }
-}
-
-// PB-LLM at the paper's "2 bits" (low_frac 6/7, 8-bit salient weights) beats RTN W2 g128 through the
-// pipeline (the study's finding for its ultra-low-bit rows).
-TEST(QuantizeRun, PbLlmTwoBitsBeatsRtnTwoBits) {
-  test::TempDir dir;
-  const double pb = test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, "pb-llm", 2))));
-  const double rtn = test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, "rtn", 2))));
-  std::printf("test perplexity, 2 bits g128: PB-LLM %.3f, RTN %.3f\n", pb, rtn);
-  EXPECT_LT(pb, rtn);
 }
 
 // SmoothQuant W8A8 stays within 2 % of full precision, W4A4 is clearly worse, and the activation
