@@ -282,7 +282,11 @@ def load_inputs(doc):
     [N, L, hidden] (the first N * L tokens of the corpus, embedded), RoPE tables, the output path."""
     if len(sys.argv) != 5:
         sys.exit(doc)
-    model_dir, tok_path, train, out_path = sys.argv[1:5]
+    return block_inputs(*sys.argv[1:4]) + (sys.argv[4],)
+
+
+def block_inputs(model_dir, tok_path, train):
+    """config, weights, block 0's inputs [N, L, hidden] (the corpus' first N * L tokens), RoPE tables."""
     torch.set_grad_enabled(False)
     cfg = json.load(open(os.path.join(model_dir, "config.json")))
     weights = st_torch.load_file(os.path.join(model_dir, "model.safetensors"))
@@ -290,7 +294,7 @@ def load_inputs(doc):
     ids = tokenizers.Tokenizer.from_file(tok_path).encode(text, add_special_tokens=False).ids
     assert len(ids) >= N * L, len(ids)
     x = weights["model.embed_tokens.weight"][torch.tensor(ids[:N * L]).view(N, L)]
-    return cfg, weights, x, rope(cfg, L), out_path
+    return cfg, weights, x, rope(cfg, L)
 
 
 def main():

@@ -2,10 +2,12 @@
 (hahnyuan/PB-LLM gptq_pb: LowHighGPT.fasterquant, LowQuantizer method "xnor", HighQuantizer with
 perchannel=True, sym=False, mse=False as run.py builds it), independent of lowbit's C++.
 
-Usage: make_pb_llm_cases.py OUT.safetensors
+Usage: make_pb_llm_cases.py OUT.safetensors [MODEL_DIR TOKENIZER_JSON TRAIN_TXT]
 Writes W (F32 [64, 512], an outlier, a dead input), H (F32 [512, 512], correlated inputs), and per
 case <name>.mask (u8), .sign (i8), .alpha / .mu (per (row, group)), .codes (salient 8-bit codes),
-.weight (the dequantized result).
+.weight (the dequantized result). With the small model: "tiny.<linear>.W" / ".H" for two linears of
+lowbit-tiny-llama3's block 0 (H accumulated as the reference's add_batch does, sequence by sequence,
+over 8 x 256 tokens of the tiny corpus) and the same outputs under "tiny.<linear>.<case>".
 """
 import os
 import sys
@@ -90,7 +92,7 @@ def pb_llm(W, H, low_frac, high_bit, metric, groupsize, blocksize=128, percdamp=
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 5):
         sys.exit(__doc__)
     torch.manual_seed(11)
     rows, cols = 64, 512
@@ -103,6 +105,23 @@ def main():
     for name, args in CASES.items():
         for k, v in pb_llm(W, H, *args).items():
             out[f"{name}.{k}"] = v.contiguous()
+    if len(sys.argv) == 5:  # the small model's block 0: q_proj and down_proj with their real Hessians
+        import make_awq_cases as plain
+        cfg, weights, x, cs = plain.block_inputs(*sys.argv[2:5])
+        Wb = {n: weights[f"model.layers.0.{n}.weight"].float() for n in plain.LINEARS +
+              ["input_layernorm", "post_attention_layernorm"]}
+        X = plain.linear_inputs(Wb, cfg, x, cs)
+        for linear, inp, case in (("self_attn.q_proj", "attention", "frac0.9_hessian_g128"),
+                                  ("mlp.down_proj", "mlp_down", "frac0.857_hessian_g128")):
+            Hs, n = torch.zeros(X[inp].shape[-1], X[inp].shape[-1]), 0
+            for s in range(X[inp].shape[0]):  # LowHighGPT.add_batch, one sequence at a time
+                Hs *= n / (n + 1)
+                n += 1
+                inp_t = (2 / n) ** 0.5 * X[inp][s].float().t()
+                Hs += inp_t.matmul(inp_t.t())
+            out[f"tiny.{linear}.W"], out[f"tiny.{linear}.H"] = Wb[linear].contiguous(), Hs.contiguous()
+            for k, v in pb_llm(Wb[linear], Hs, *CASES[case]).items():
+                out[f"tiny.{linear}.{case}.{k}"] = v.contiguous()
     os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
     st_torch.save_file(out, sys.argv[1])
     print(f"{len(CASES)} PB-LLM cases")
