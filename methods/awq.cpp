@@ -22,12 +22,6 @@ UniformQuantSpec awq_spec(const AwqOptions& o) {
   return s;
 }
 
-// The block in fp32 on its device: the working copy whose columns, rows and norms get scaled.
-BlockWeights fp32_copy(const BlockWeights& b) {
-  BlockWeights c = b;
-  for (const BlockParameter& p : block_parameters()) c.*p.field = (b.*p.field).to(at::kFloat).clone();
-  return c;
-}
 
 at::Tensor BlockWeights::*field_of(const std::string& module) {
   for (const BlockLinear& l : block_linears())
@@ -38,13 +32,14 @@ at::Tensor BlockWeights::*field_of(const std::string& module) {
 
 // Mean squared difference of two [N, L, hidden] outputs, summed micro-batch by micro-batch in fp32
 // (then in double), over every element: the reference's (org_out - out).float().pow(2).mean().
+// Summed on the device (each micro-batch's fp32 sum widened to double): one host read per candidate.
 double mse(const at::Tensor& a, const at::Tensor& b, int64_t micro) {
-  double sum = 0;
+  at::Tensor sum = at::zeros({}, a.options().dtype(at::kDouble));
   for (int64_t s = 0; s < a.size(0); s += micro) {
     const int64_t n = std::min(micro, a.size(0) - s);
-    sum += (a.narrow(0, s, n).to(at::kFloat) - b.narrow(0, s, n).to(at::kFloat)).pow(2).sum().item<double>();
+    sum += (a.narrow(0, s, n).to(at::kFloat) - b.narrow(0, s, n).to(at::kFloat)).pow(2).sum().to(at::kDouble);
   }
-  return sum / static_cast<double>(a.numel());
+  return sum.item<double>() / static_cast<double>(a.numel());
 }
 
 // A linear alone over x [N, L, in], micro-batch by micro-batch: [N, L, out] in x's dtype.
@@ -170,8 +165,10 @@ class Awq : public Method {
 
 AwqResult awq_quantize_block(const BlockContext& ctx, const AwqOptions& opt) {
   const UniformQuantSpec spec = awq_spec(opt);
-  const BlockWeights orig = fp32_copy(ctx.weights());
-  BlockWeights w = fp32_copy(ctx.weights());  // scaled, then clipped
+  // The block in fp32 on its device; `w` starts as the same tensors and is scaled, then clipped, by
+  // out-of-place ops only, so `orig` stays the original.
+  const BlockWeights orig = convert_block(ctx.weights(), at::kFloat, ctx.inputs().device());
+  BlockWeights w = orig;
   AwqResult result;
   // The cached inputs of each linear, divided by the scales as they are folded (for the clip search).
   std::map<LinearInput, at::Tensor> x_scale;  // [in] divisor per input; undefined = 1

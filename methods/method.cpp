@@ -69,6 +69,15 @@ const std::array<BlockParameter, 9>& block_parameters() {
   return kParameters;
 }
 
+BlockWeights convert_block(const BlockWeights& b, c10::ScalarType dtype, c10::Device device) {
+  BlockWeights c = b;
+  for (const BlockParameter& p : block_parameters()) {
+    at::Tensor& t = c.*p.field;
+    if (t.defined()) t = t.to(device, dtype);
+  }
+  return c;
+}
+
 BlockWeights apply_quantized_block(const BlockWeights& b, const QuantizedBlock& q, const std::string& where) {
   BlockWeights out = b;
   auto replace = [&](at::Tensor BlockWeights::*field, const at::Tensor& value, const std::string& name) {

@@ -112,6 +112,8 @@ struct BlockParameter {
   at::Tensor BlockWeights::*field;
 };
 const std::array<BlockParameter, 9>& block_parameters();
+// `b` with every parameter in `dtype` on `device` (tensors already there are shared, not copied).
+BlockWeights convert_block(const BlockWeights& b, c10::ScalarType dtype, c10::Device device);
 // `b` with `q` applied: each quantized linear's dequantized weight, each replaced parameter, the
 // forward spec; tensors cast to b's device and dtype. Refuses unknown names and other shapes,
 // naming `where` (the shard, or the method). One function for fresh and resumed blocks alike.

@@ -32,8 +32,7 @@ class SmoothQuant : public Method {
   }
   QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const override {
     LOWBIT_ASSERT(which.is_all(), "smoothquant quantizes whole blocks (it declares no true_sequential)");
-    BlockWeights w = ctx.weights();
-    for (const BlockParameter& p : block_parameters()) w.*p.field = (w.*p.field).to(at::kFloat);
+    BlockWeights w = convert_block(ctx.weights(), at::kFloat, ctx.inputs().device());
     QuantizedBlock out;
     if (opt_.smooth) {
       const at::Tensor s_attn = smoothing_factors(ctx.statistics().get(Statistic::AbsMax, LinearInput::Attention),

@@ -27,14 +27,6 @@ at::Tensor BlockContext::by_micro_batch(const at::Tensor& in, int64_t out_featur
   return out;
 }
 
-BlockWeights BlockContext::in_compute_dtype(const BlockWeights& w) const {
-  BlockWeights c = w;
-  for (const BlockParameter& p : block_parameters()) {
-    at::Tensor& t = c.*p.field;
-    if (t.defined()) t = t.to(inputs_.device(), inputs_.scalar_type());
-  }
-  return c;
-}
 
 const at::Tensor& BlockContext::linear_input(LinearInput in) const {
   if (!linear_inputs_[0].defined()) {
@@ -52,18 +44,18 @@ const at::Tensor& BlockContext::linear_input(LinearInput in) const {
 }
 
 at::Tensor BlockContext::run_attention(const BlockWeights& w, const at::Tensor& h) const {
-  const BlockWeights c = in_compute_dtype(w);
+  const BlockWeights c = convert_block(w, inputs_.scalar_type(), inputs_.device());
   return by_micro_batch(h, config_.hidden_size,
                         [&](const at::Tensor& x) { return attention_forward(c, config_, x, rope_); });
 }
 
 at::Tensor BlockContext::run_mlp(const BlockWeights& w, const at::Tensor& h) const {
-  const BlockWeights c = in_compute_dtype(w);
+  const BlockWeights c = convert_block(w, inputs_.scalar_type(), inputs_.device());
   return by_micro_batch(h, config_.hidden_size, [&](const at::Tensor& x) { return mlp_forward(c, config_, x); });
 }
 
 at::Tensor BlockContext::run_block(const BlockWeights& w, const at::Tensor& x) const {
-  const BlockWeights c = in_compute_dtype(w);
+  const BlockWeights c = convert_block(w, inputs_.scalar_type(), inputs_.device());
   return by_micro_batch(x, config_.hidden_size,
                         [&](const at::Tensor& xs) { return block_forward(c, config_, xs, rope_); });
 }

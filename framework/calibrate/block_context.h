@@ -46,7 +46,6 @@ class BlockContext {
  private:
   template <class F>
   at::Tensor by_micro_batch(const at::Tensor& in, int64_t out_features, F&& f) const;
-  BlockWeights in_compute_dtype(const BlockWeights& w) const;
 
   int64_t index_;
   const BlockWeights& weights_;

@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _require import require  # noqa: E402
 
 torch, st_torch = require("torch", "safetensors.torch")
+import make_gptq_cases  # noqa: E402  (GPTQ's min-max grid: PB-LLM's HighQuantizer is the same code)
 
 CASES = {  # name -> (low_frac, high_bit, salient_metric, groupsize)
     "frac0.9_hessian_g128": (0.9, 8, "hessian", 128),
@@ -25,23 +26,12 @@ CASES = {  # name -> (low_frac, high_bit, salient_metric, groupsize)
 }
 
 
-def high_quantizer(W, bits):
-    """HighQuantizer(bits, perchannel=True, sym=False).calibrate(W, weight=True)."""
-    maxq = torch.tensor(2 ** bits - 1)
-    tmp = torch.zeros(W.shape[0])
-    xmin = torch.minimum(W.min(1)[0], tmp)
-    xmax = torch.maximum(W.max(1)[0], tmp)
-    both = (xmin == 0) & (xmax == 0)
-    xmin[both], xmax[both] = -1, 1
-    scale = (xmax - xmin) / maxq
-    zero = torch.round(-xmin / scale)
-    return scale.reshape(-1, 1), zero.reshape(-1, 1), maxq
-
-
 def pb_llm(W, H, low_frac, high_bit, metric, groupsize, blocksize=128, percdamp=0.01):
     W, H = W.clone().float(), H.clone()
     rows, cols = W.shape
-    scale, zero, maxq = high_quantizer(W, high_bit)  # on W before dead columns are zeroed
+    # HighQuantizer(bits, perchannel=True, sym=False): GPTQ's Quantizer, on W before dead columns are zeroed.
+    maxq = 2 ** high_bit - 1
+    scale, zero = make_gptq_cases.grid(W, maxq, False)
     dead = torch.diag(H) == 0
     H[dead, dead] = 1
     W[:, dead] = 0

@@ -15,16 +15,12 @@
 #include "framework/calibrate/layer_loop.h"
 #include "framework/model/safetensors.h"
 #include "methods/awq.h"
+#include "tests/support/case_tensors.h"
 #include "tests/support/test_paths.h"
 
 namespace lowbit {
 namespace {
 
-at::Tensor read(const SafetensorsFile& f, const std::string& name) {
-  const TensorView v = f.view(name);
-  const at::ScalarType t = v.info->dtype == DType::F64 ? at::kDouble : v.info->dtype == DType::I64 ? at::kLong : at::kFloat;
-  return at::from_blob(const_cast<std::byte*>(v.data), v.info->shape, t).clone();
-}
 
 double relative(const at::Tensor& a, const at::Tensor& b) {
   return (a - b).norm().item<double>() / b.norm().item<double>();
@@ -51,7 +47,7 @@ TEST(AwqVsPython, DecisionsAndWeightsMatchThePlainImplementationOnEveryBlock) {
     opt.group_size = k.group;
     for (int64_t b = 0; b < c.num_hidden_layers; ++b) {
       const std::string key = std::string(k.name) + "." + std::to_string(b);
-      const at::Tensor x = read(f, "x." + std::to_string(b));  // [8, 256, hidden]
+      const at::Tensor x = test::case_tensor(f, "x." + std::to_string(b));  // [8, 256, hidden]
       const RopeTables rope = rope_tables(c, x.size(1), at::kFloat);
       const BlockStatistics stats =
           gather_block_statistics(w.blocks[b], c, x, rope, 2,
@@ -60,7 +56,7 @@ TEST(AwqVsPython, DecisionsAndWeightsMatchThePlainImplementationOnEveryBlock) {
       const BlockContext ctx(b, w.blocks[b], c, x, rope, 2, stats);
       const AwqResult r = awq_quantize_block(ctx, opt);
 
-      const at::Tensor ratios = read(f, key + ".ratios"), losses = read(f, key + ".losses");
+      const at::Tensor ratios = test::case_tensor(f, key + ".ratios"), losses = test::case_tensor(f, key + ".losses");
       ASSERT_EQ(static_cast<int64_t>(r.junctions.size()), ratios.size(0)) << key << ": v->o is skipped with GQA";
       for (std::size_t j = 0; j < r.junctions.size(); ++j) {
         EXPECT_EQ(r.junctions[j].ratio_index, ratios[j].item<int64_t>()) << key << " junction " << r.junctions[j].previous;
@@ -70,33 +66,33 @@ TEST(AwqVsPython, DecisionsAndWeightsMatchThePlainImplementationOnEveryBlock) {
       }
       ASSERT_EQ(r.clip.size(), 5u) << key << ": every linear but q and k is clipped";
       for (const auto& [module, steps] : r.clip_index) {
-        const at::Tensor expected = read(f, key + ".clip_index." + module);
+        const at::Tensor expected = test::case_tensor(f, key + ".clip_index." + module);
         const int64_t differ = (steps != expected).sum().item<int64_t>();
         decisions += expected.numel();
         EXPECT_EQ(differ, 0) << key << " " << module << ": " << differ << " of " << expected.numel()
                              << " (row, group) clip steps differ";
-        EXPECT_LE(relative(r.clip.at(module), read(f, key + ".clip." + module)), 1e-6) << key << " " << module;
+        EXPECT_LE(relative(r.clip.at(module), test::case_tensor(f, key + ".clip." + module)), 1e-6) << key << " " << module;
       }
       for (const auto& [module, q] : r.block.linears) {
-        const double rel = relative(q.weight, read(f, key + ".weight." + module));
+        const double rel = relative(q.weight, test::case_tensor(f, key + ".weight." + module));
         worst = std::max(worst, rel);
         EXPECT_LE(rel, 1e-5) << key << " " << module;
       }
       // The second oracle, AutoAWQ's own search functions on the same inputs (W3 g128 only).
       if (k.name == std::string("w3_g128")) {
         for (const AwqJunction& j : r.junctions) {
-          const at::Tensor theirs = read(f, "autoawq." + key + ".scales." + j.previous);
+          const at::Tensor theirs = test::case_tensor(f, "autoawq." + key + ".scales." + j.previous);
           EXPECT_LE(relative(j.scales, theirs), 1e-6) << key << " autoawq scales at " << j.previous;
         }
         for (const auto& [module, clip] : r.clip) {
-          const at::Tensor theirs = read(f, "autoawq." + key + ".clip." + module);
+          const at::Tensor theirs = test::case_tensor(f, "autoawq." + key + ".clip." + module);
           const int64_t differ = (at::abs(clip - theirs) > 1e-6 * at::abs(theirs)).sum().item<int64_t>();
           autoawq_decisions += theirs.numel();
           EXPECT_EQ(differ, 0) << key << " " << module << ": " << differ << " clip values differ from AutoAWQ's";
         }
       }
-      EXPECT_LE(relative(r.block.parameters.at("input_layernorm.weight"), read(f, key + ".norm.input")), 1e-6) << key;
-      EXPECT_LE(relative(r.block.parameters.at("post_attention_layernorm.weight"), read(f, key + ".norm.post")), 1e-6)
+      EXPECT_LE(relative(r.block.parameters.at("input_layernorm.weight"), test::case_tensor(f, key + ".norm.input")), 1e-6) << key;
+      EXPECT_LE(relative(r.block.parameters.at("post_attention_layernorm.weight"), test::case_tensor(f, key + ".norm.post")), 1e-6)
           << key;
     }
   }

@@ -19,15 +19,12 @@
 #include "framework/core/error.h"
 #include "framework/model/safetensors.h"
 #include "methods/common/gptq_solver.h"
+#include "tests/support/case_tensors.h"
 #include "tests/support/test_paths.h"
 
 namespace lowbit {
 namespace {
 
-at::Tensor read(const SafetensorsFile& f, const std::string& name) {
-  const TensorView v = f.view(name);
-  return at::from_blob(const_cast<std::byte*>(v.data), v.info->shape, at::kFloat).clone();
-}
 
 struct Case {
   const char* name;
@@ -86,11 +83,11 @@ INSTANTIATE_TEST_SUITE_P(GptqRoute, Gptq, ::testing::Values(GptqRoute::Auto, Gpt
 
 TEST_P(GptqVsPython, EveryCaseMatchesThePlainImplementationTo1e5) {
   const SafetensorsFile f(test::reference_dir() + "/gptq/cases.safetensors");
-  const at::Tensor W = read(f, "W"), H = read(f, "H");
+  const at::Tensor W = test::case_tensor(f, "W"), H = test::case_tensor(f, "H");
   int64_t differing_total = 0;
   for (const Case& c : kCases) {
     const GptqResult r = solve(W, H, c.opt);
-    const at::Tensor expected = read(f, std::string(c.name) + ".weight");
+    const at::Tensor expected = test::case_tensor(f, std::string(c.name) + ".weight");
     const double rel = (r.weight - expected).norm().item<double>() / expected.norm().item<double>();
     const int64_t differing = (r.weight != expected).sum().item<int64_t>();
     differing_total += differing;
@@ -98,7 +95,7 @@ TEST_P(GptqVsPython, EveryCaseMatchesThePlainImplementationTo1e5) {
     const int64_t first_col = differing ? colmask.nonzero()[0][0].item<int64_t>() : -1;
     EXPECT_LE(rel, 1e-5) << c.name << ": " << differing << " of " << expected.numel()
                          << " weights differ, the first in column " << first_col;
-    const at::Tensor losses = read(f, std::string(c.name) + ".losses");
+    const at::Tensor losses = test::case_tensor(f, std::string(c.name) + ".losses");
     EXPECT_LE((r.losses - losses).abs().max().item<double>(), 1e-5 * losses.abs().max().item<double>()) << c.name;
     // The codes and grids reproduce the dequantized weight.
     const at::Tensor idx = r.g_idx.to(at::kLong);
@@ -112,10 +109,10 @@ TEST_P(GptqVsPython, EveryCaseMatchesThePlainImplementationTo1e5) {
 
 TEST(GptqVsPython, BothFactorisationRoutesGiveTheFloat64Factor) {
   const SafetensorsFile f(test::reference_dir() + "/gptq/cases.safetensors");
-  at::Tensor H = read(f, "H");
+  at::Tensor H = test::case_tensor(f, "H");
   H.diagonal().masked_fill_(H.diagonal() == 0, 1.0);
   H.diagonal().add_(H.diagonal().mean() * 0.01);
-  const at::Tensor u64 = read(f, "U64");
+  const at::Tensor u64 = test::case_tensor(f, "U64");
   for (GptqFactorization route : {GptqFactorization::Reference, GptqFactorization::Reversed}) {
     const at::Tensor u = inverse_cholesky_upper(H, route);
     EXPECT_TRUE(at::equal(u, u.triu())) << "not upper triangular";
@@ -126,12 +123,12 @@ TEST(GptqVsPython, BothFactorisationRoutesGiveTheFloat64Factor) {
 
 TEST_P(GptqVsPython, ReversedRouteDiffersOnlyAtRoundingBoundaries) {
   const SafetensorsFile f(test::reference_dir() + "/gptq/cases.safetensors");
-  const at::Tensor W = read(f, "W"), H = read(f, "H");
+  const at::Tensor W = test::case_tensor(f, "W"), H = test::case_tensor(f, "H");
   int64_t differing_total = 0;
   for (Case c : kCases) {
     c.opt.factorization = GptqFactorization::Reversed;
     const GptqResult r = solve(W, H, c.opt);
-    const at::Tensor expected = read(f, std::string(c.name) + ".weight");
+    const at::Tensor expected = test::case_tensor(f, std::string(c.name) + ".weight");
     const int64_t differing = (r.weight != expected).sum().item<int64_t>();
     differing_total += differing;
     // A flip moves one weight by one step and GPTQ's feedback re-balances the rest of its row. Per
@@ -151,7 +148,7 @@ TEST_P(GptqVsPython, ReversedRouteDiffersOnlyAtRoundingBoundaries) {
 
 TEST_P(Gptq, LowersTheLayerOutputErrorBelowRoundToNearest) {
   const SafetensorsFile f(test::reference_dir() + "/gptq/cases.safetensors");
-  const at::Tensor W = read(f, "W"), H = read(f, "H");
+  const at::Tensor W = test::case_tensor(f, "W"), H = test::case_tensor(f, "H");
   for (int bits : {2, 3, 4}) {
     const at::Tensor rtn = fake_quantize(W, {bits, 128, false});
     GptqOptions o = options(bits, 128, false, false, false, 128);
@@ -180,7 +177,7 @@ void expect_identical(const GptqResult& a, const GptqResult& b, const std::strin
 // input nor is divided by the group (groups straddling blocks, a short last block).
 TEST(GptqRoutes, AgreeBitForBitOnCpu) {
   const SafetensorsFile f(test::reference_dir() + "/gptq/cases.safetensors");
-  const at::Tensor W = read(f, "W"), H = read(f, "H");
+  const at::Tensor W = test::case_tensor(f, "W"), H = test::case_tensor(f, "H");
   std::vector<Case> cases(std::begin(kCases), std::end(kCases));
   cases.push_back({"w4_g64_block96", options(4, 64, false, false, false, 96)});
   cases.push_back({"w3_g128_actorder_block96", options(3, 128, false, true, false, 96)});

@@ -12,16 +12,12 @@
 
 #include "framework/model/safetensors.h"
 #include "methods/pb_llm.h"
+#include "tests/support/case_tensors.h"
 #include "tests/support/test_paths.h"
 
 namespace lowbit {
 namespace {
 
-at::Tensor read(const SafetensorsFile& f, const std::string& name) {
-  const TensorView v = f.view(name);
-  const at::ScalarType t = v.info->dtype == DType::U8 ? at::kByte : v.info->dtype == DType::I8 ? at::kChar : at::kFloat;
-  return at::from_blob(const_cast<std::byte*>(v.data), v.info->shape, t).clone();
-}
 
 struct Case {
   const char* name;
@@ -35,12 +31,12 @@ struct Case {
 void expect_case(const SafetensorsFile& f, const std::string& key, const at::Tensor& W, const at::Tensor& H,
                  const PbLlmOptions& o) {
   const QuantizedLinear q = pb_llm_quantize(W, H, o, key);
-  EXPECT_TRUE(at::equal(q.tensors.at("planes.mask")[0], read(f, key + ".mask"))) << key << ": masks differ";
-  EXPECT_TRUE(at::equal(q.tensors.at("planes.sign")[0], read(f, key + ".sign"))) << key << ": signs differ";
-  EXPECT_TRUE(at::equal(q.tensors.at("planes.mu")[0], read(f, key + ".mu"))) << key << ": mu differs";
-  EXPECT_TRUE(at::equal(q.tensors.at("planes.alpha")[0], read(f, key + ".alpha"))) << key << ": alpha differs";
-  EXPECT_TRUE(at::equal(q.tensors.at("salient.codes"), read(f, key + ".codes"))) << key << ": salient codes differ";
-  const at::Tensor expected = read(f, key + ".weight");
+  EXPECT_TRUE(at::equal(q.tensors.at("planes.mask")[0], test::case_tensor(f, key + ".mask"))) << key << ": masks differ";
+  EXPECT_TRUE(at::equal(q.tensors.at("planes.sign")[0], test::case_tensor(f, key + ".sign"))) << key << ": signs differ";
+  EXPECT_TRUE(at::equal(q.tensors.at("planes.mu")[0], test::case_tensor(f, key + ".mu"))) << key << ": mu differs";
+  EXPECT_TRUE(at::equal(q.tensors.at("planes.alpha")[0], test::case_tensor(f, key + ".alpha"))) << key << ": alpha differs";
+  EXPECT_TRUE(at::equal(q.tensors.at("salient.codes"), test::case_tensor(f, key + ".codes"))) << key << ": salient codes differ";
+  const at::Tensor expected = test::case_tensor(f, key + ".weight");
   const double rel = (q.weight - expected).norm().item<double>() / expected.norm().item<double>();
   EXPECT_LE(rel, 1e-5) << key;
   const double binarized = q.tensors.at("planes.mask").to(at::kDouble).mean().item<double>();
@@ -65,7 +61,7 @@ const Case kCases[] = {{"frac0.9_hessian_g128", 0.9, 8, true, 128},
 
 TEST(PbLlmVsPython, MasksBinarizerCodesAndWeightsMatchThePlainImplementation) {
   const SafetensorsFile f(test::reference_dir() + "/pb_llm/cases.safetensors");
-  const at::Tensor W = read(f, "W"), H = read(f, "H");
+  const at::Tensor W = test::case_tensor(f, "W"), H = test::case_tensor(f, "H");
   for (const Case& c : kCases) expect_case(f, c.name, W, H, options(c));
 }
 
@@ -75,7 +71,7 @@ TEST(PbLlmVsPython, SmallModelLinearsMatchThePlainImplementation) {
   const SafetensorsFile f(test::reference_dir() + "/pb_llm/cases.safetensors");
   for (const auto& [linear, c] : {std::pair{"self_attn.q_proj", kCases[0]}, std::pair{"mlp.down_proj", kCases[1]}}) {
     const std::string prefix = std::string("tiny.") + linear;
-    expect_case(f, prefix + "." + c.name, read(f, prefix + ".W"), read(f, prefix + ".H"), options(c));
+    expect_case(f, prefix + "." + c.name, test::case_tensor(f, prefix + ".W"), test::case_tensor(f, prefix + ".H"), options(c));
   }
 }
 
