@@ -144,6 +144,7 @@ MethodRegistry& MethodRegistry::builtin() {
     register_awq(*reg);
     register_smoothquant(*reg);
     register_pb_llm(*reg);
+    register_billm(*reg);
     return reg;
   }();
   return *r;

@@ -156,5 +156,6 @@ void register_gptq(MethodRegistry& r);
 void register_awq(MethodRegistry& r);
 void register_smoothquant(MethodRegistry& r);
 void register_pb_llm(MethodRegistry& r);
+void register_billm(MethodRegistry& r);
 
 }  // namespace lowbit

@@ -11,6 +11,9 @@
 //   salient.codes u8 [out, in], salient.scale / salient.zero f32 [out, 1]   (optional; @bits wide)
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "framework/core/error.h"
 #include "methods/common/artifact_formats.h"
 
@@ -81,26 +84,47 @@ at::Tensor dequantize_binary_planes(const QuantizedLinear& q) {
   return at::where(mask.amax(0).to(at::kBool), acc, high);
 }
 
-// Per weight: a sign bit where each plane applies, the salient codes where none does, one mask bit
-// per weight per distinct mask (a plane's mask, or the salient/binary split), and per (row, group)
-// an fp16 α and μ per plane; the salient part's fp16 scale and b-bit zero per row.
+// Which planes apply to a weight: each distinct mask costs one bit per weight, or one per column
+// when it is the same in every row (BiLLM's salient columns: an index list per block). When the
+// distinct masks (and the salient part, where no plane applies) partition the weights, the
+// costliest one follows from the others and is free: PB-LLM pays 1 bit per weight for its split,
+// BiLLM 1 bit per weight plus 1 per column, one plane over every weight nothing.
+double membership_bits(const QuantizedLinear& q) {
+  const at::Tensor mask = q.tensors.at("planes.mask").to(at::kBool);  // [K, out, in]
+  const int64_t out = mask.size(1), in = mask.size(2);
+  std::vector<at::Tensor> classes;
+  for (int64_t k = 0; k < mask.size(0); ++k) {
+    bool seen = false;
+    for (const at::Tensor& c : classes) seen = seen || at::equal(c, mask[k]);
+    if (!seen) classes.push_back(mask[k]);
+  }
+  if (has_salient(q)) classes.push_back(mask.any(0).logical_not());
+  std::vector<double> cost;
+  at::Tensor count = at::zeros({out, in}, mask.options().dtype(at::kInt));
+  for (const at::Tensor& c : classes) {
+    const bool by_column = at::equal(c.amax(0), c.amin(0));
+    cost.push_back(by_column ? static_cast<double>(in) : static_cast<double>(out * in));
+    count += c;
+  }
+  double bits = 0, costliest = 0;
+  for (double c : cost) bits += c, costliest = std::max(costliest, c);
+  const bool partition = (count == 1).all().item<bool>();
+  return partition ? bits - costliest : bits;
+}
+
+// Per weight: a sign bit where each plane applies, the salient codes where none does, the
+// membership bits above, and per (row, group) an fp16 α and μ per plane; the salient part's fp16
+// scale and b-bit zero per row.
 double binary_planes_bits(const QuantizedLinear& q) {
   const at::Tensor& mask = q.tensors.at("planes.mask");
   const int64_t K = mask.size(0), out = mask.size(1), in = mask.size(2);
   const double numel = static_cast<double>(out * in);
   double bits = mask.to(at::kLong).sum().item<double>();  // sign bits
-  int64_t distinct = 0;
-  for (int64_t k = 0; k < K; ++k)
-    if (k == 0 || !at::equal(mask[k], mask[k - 1])) ++distinct;
   const int64_t groups = q.tensors.at("planes.alpha").size(2);
   bits += 2.0 * 16 * K * out * groups;
-  if (has_salient(q)) {
+  if (has_salient(q))
     bits += (numel - mask.amax(0).to(at::kLong).sum().item<double>()) * q.bits + out * (16.0 + q.bits);
-    distinct = std::max<int64_t>(distinct, 1);
-  } else if (distinct == 1) {
-    distinct = 0;  // one plane over every weight needs no mask
-  }
-  return bits / numel + static_cast<double>(distinct);
+  return (bits + membership_bits(q)) / numel;
 }
 
 }  // namespace

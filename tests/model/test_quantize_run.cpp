@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 
 #include "evaluation/perplexity.h"
 #include "framework/calibrate/quantize_run.h"
@@ -24,12 +25,15 @@ namespace lowbit {
 namespace {
 
 // `extra`: more lines of the method section (e.g. "  a_bits: 8\n"); `group` "" omits group_size.
-std::string experiment(const test::TempDir& dir, const std::string& method, int bits,
+// `bits` as the config writes it ("2", "1.1").
+std::string experiment(const test::TempDir& dir, const std::string& method, double bits,
                        const std::string& propagation = "quantized", const std::string& extra = "",
                        const std::string& group = "128", const std::string& tag = "") {
-  const std::string name = method + std::to_string(bits) + tag;
+  std::ostringstream label;
+  label << bits;
+  const std::string name = method + label.str() + tag;
   const std::string yaml = "model: " + test::tiny_model_dir() + "\nmethod:\n  name: " + method +
-                           "\n  bits: " + std::to_string(bits) + "\n" +
+                           "\n  bits: " + label.str() + "\n" +
                            (group.empty() ? "" : "  group_size: " + group + "\n") + extra +
                            "calibration:\n  source: " + test::tiny_corpus_dir() + "/train.txt\n"
                            "  nsamples: 16\n  seq_len: 256\n  seed: 0\n"
@@ -65,14 +69,20 @@ void expect_same_shards(const QuantizeResult& a, const QuantizeResult& b) {
   }
 }
 
-// `method` at `bits` g128 (with the propagation its reference uses) against RTN at the same bits,
-// test perplexity through the whole pipeline.
-void expect_beats_rtn(const std::string& method, int bits, const std::string& propagation = "quantized") {
+// `method` at `bits` g128 (with the propagation its reference uses) against `other` (RTN unless
+// given) at `other_bits` g128 (the same bits unless given), test perplexity through the whole pipeline.
+void expect_beats(const std::string& method, double bits, const std::string& propagation = "quantized",
+                  const std::string& other = "rtn", int other_bits = 0) {
   test::TempDir dir;
+  if (other_bits == 0) other_bits = static_cast<int>(bits);
   const double ours = test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, method, bits, propagation))));
-  const double rtn = test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, "rtn", bits))));
-  std::printf("test perplexity, %d bits g128: %s %.3f, RTN %.3f\n", bits, method.c_str(), ours, rtn);
-  EXPECT_LT(ours, rtn) << method << " at " << bits << " bits";
+  const double theirs = test_perplexity(quantize_run(ExperimentConfig::from_yaml(experiment(dir, other, other_bits))));
+  std::printf("test perplexity, g128: %s %g bits %.3f, %s %d bits %.3f\n", method.c_str(), bits, ours, other.c_str(),
+              other_bits, theirs);
+  EXPECT_LT(ours, theirs) << method << " at " << bits << " bits against " << other << " at " << other_bits;
+}
+void expect_beats_rtn(const std::string& method, int bits, const std::string& propagation = "quantized") {
+  expect_beats(method, bits, propagation);
 }
 
 TEST(QuantizeRun, GptqBeatsRtnThroughThePipeline) { expect_beats_rtn("gptq", 3); }
@@ -85,6 +95,9 @@ TEST(QuantizeRun, AwqBeatsRtnAtThreeAndFourBits) {
 // PB-LLM at the paper's "2 bits" (low_frac 6/7, 8-bit salient weights) beats RTN W2 g128 through the
 // pipeline (the study's finding for its ultra-low-bit rows).
 TEST(QuantizeRun, PbLlmTwoBitsBeatsRtnTwoBits) { expect_beats_rtn("pb-llm", 2); }
+
+// BiLLM (the paper's "1.1 bits") beats RTN W2 g128 through the pipeline.
+TEST(QuantizeRun, BillmBeatsRtnTwoBits) { expect_beats("billm", 1.1, "quantized", "rtn", 2); }
 
 double fp_perplexity() {
   const LlamaWeights w = load_llama(test::tiny_model_dir());

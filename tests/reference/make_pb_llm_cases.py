@@ -81,6 +81,26 @@ def pb_llm(W, H, low_frac, high_bit, metric, groupsize, blocksize=128, percdamp=
             "mu": mean.squeeze(-1).t().contiguous(), "codes": codes, "weight": W}
 
 
+def tiny_linears(model_dir, tok_path, train, linears):
+    """{linear: (W, H)} for linears {name: input kind} of lowbit-tiny-llama3's block 0, H accumulated
+    as the GPTQ family's add_batch does: one sequence at a time, H *= n / (n + 1), then 2/n X Xᵀ."""
+    import make_awq_cases as plain
+    cfg, weights, x, cs = plain.block_inputs(model_dir, tok_path, train)
+    Wb = {n: weights[f"model.layers.0.{n}.weight"].float() for n in plain.LINEARS +
+          ["input_layernorm", "post_attention_layernorm"]}
+    X = plain.linear_inputs(Wb, cfg, x, cs)
+    out = {}
+    for linear, inp in linears.items():
+        Hs, n = torch.zeros(X[inp].shape[-1], X[inp].shape[-1]), 0
+        for s in range(X[inp].shape[0]):
+            Hs *= n / (n + 1)
+            n += 1
+            inp_t = (2 / n) ** 0.5 * X[inp][s].float().t()
+            Hs += inp_t.matmul(inp_t.t())
+        out[linear] = (Wb[linear], Hs)
+    return out
+
+
 def main():
     if len(sys.argv) not in (2, 5):
         sys.exit(__doc__)
@@ -96,21 +116,11 @@ def main():
         for k, v in pb_llm(W, H, *args).items():
             out[f"{name}.{k}"] = v.contiguous()
     if len(sys.argv) == 5:  # the small model's block 0: q_proj and down_proj with their real Hessians
-        import make_awq_cases as plain
-        cfg, weights, x, cs = plain.block_inputs(*sys.argv[2:5])
-        Wb = {n: weights[f"model.layers.0.{n}.weight"].float() for n in plain.LINEARS +
-              ["input_layernorm", "post_attention_layernorm"]}
-        X = plain.linear_inputs(Wb, cfg, x, cs)
-        for linear, inp, case in (("self_attn.q_proj", "attention", "frac0.9_hessian_g128"),
-                                  ("mlp.down_proj", "mlp_down", "frac0.857_hessian_g128")):
-            Hs, n = torch.zeros(X[inp].shape[-1], X[inp].shape[-1]), 0
-            for s in range(X[inp].shape[0]):  # LowHighGPT.add_batch, one sequence at a time
-                Hs *= n / (n + 1)
-                n += 1
-                inp_t = (2 / n) ** 0.5 * X[inp][s].float().t()
-                Hs += inp_t.matmul(inp_t.t())
-            out[f"tiny.{linear}.W"], out[f"tiny.{linear}.H"] = Wb[linear].contiguous(), Hs.contiguous()
-            for k, v in pb_llm(Wb[linear], Hs, *CASES[case]).items():
+        tiny = tiny_linears(*sys.argv[2:5], {"self_attn.q_proj": "attention", "mlp.down_proj": "mlp_down"})
+        for linear, case in (("self_attn.q_proj", "frac0.9_hessian_g128"), ("mlp.down_proj", "frac0.857_hessian_g128")):
+            Wl, Hl = tiny[linear]
+            out[f"tiny.{linear}.W"], out[f"tiny.{linear}.H"] = Wl.contiguous(), Hl.contiguous()
+            for k, v in pb_llm(Wl, Hl, *CASES[case]).items():
                 out[f"tiny.{linear}.{case}.{k}"] = v.contiguous()
     os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
     st_torch.save_file(out, sys.argv[1])

@@ -10,6 +10,7 @@
 #include "framework/config/yaml_reader.h"
 #include "framework/store/hdf5_file.h"
 #include "framework/store/shard.h"
+#include "methods/billm.h"
 #include "methods/pb_llm.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/method_calls.h"
@@ -221,6 +222,36 @@ TEST(Shards, BinaryPlanesRoundTripAndAreChecked) {
     t.view(-1)[salient] = 1;
   }, "or a sign where the mask is 0");
   refused("salient.scale", [](at::Tensor& t) { t.view(-1)[0] = -1; }, "out of range");
+}
+
+// BiLLM's four planes round-trip too, and both methods' bits per weight count every stored bit:
+// signs, salient codes, fp16 (α, μ) per plane and (row, group), the salient part's per-row scale
+// and zero, and which planes apply (PB-LLM: 1 bit per weight; BiLLM: its split, 1 bit per weight,
+// and its salient columns, 1 bit per column).
+TEST(Shards, BinaryPlanesBitsPerWeightCountEveryStoredBit) {
+  test::TempDir dir;
+  at::manual_seed(5);
+  const at::Tensor w = at::randn({64, 256}) * 0.05, x = at::randn({512, 256});
+  const at::Tensor h = 0.5 * x.t().matmul(x);
+  const double out = 64, in = 256, numel = out * in;
+  const QuantizedLinear pb = pb_llm_quantize(w, h, PbLlmOptions{}, "test");
+  const double binarized = pb.tensors.at("planes.mask").sum().item<double>();
+  EXPECT_DOUBLE_EQ(pb.bits_per_weight, (binarized + (numel - binarized) * 8 + 2 * 16 * out * 2 + out * (16 + 8) + numel) / numel);
+  const QuantizedLinear bi = billm_quantize(w, h, BillmOptions{}, "test");
+  const at::Tensor m = bi.tensors.at("planes.mask");  // [4, out, in]
+  const double salient_columns = m[2].select(0, 0).sum().item<double>();
+  EXPECT_TRUE(at::equal(m[2], m[3]));
+  EXPECT_TRUE(at::equal(m[0] + m[1] + m[2], at::ones({64, 256}, m.options())));
+  EXPECT_DOUBLE_EQ(bi.bits_per_weight, (numel + salient_columns * out + 2 * 16 * 4 * out * 2 + numel + in) / numel);
+  QuantizedBlock block;
+  block.linears["mlp.up_proj"] = bi;
+  {
+    ShardWriter writer(dir.file("s.h5"), header());
+    writer.commit_block(1, block);
+  }
+  const QuantizedLinear back = ShardReader(dir.file("s.h5")).read_block(1).linears.at("mlp.up_proj");
+  EXPECT_TRUE(at::equal(back.weight, bi.weight));
+  EXPECT_DOUBLE_EQ(back.bits_per_weight, bi.bits_per_weight);
 }
 
 }  // namespace
