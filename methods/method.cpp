@@ -145,6 +145,7 @@ MethodRegistry& MethodRegistry::builtin() {
     register_smoothquant(*reg);
     register_pb_llm(*reg);
     register_billm(*reg);
+    register_slim_llm(*reg);
     return reg;
   }();
   return *r;

@@ -157,5 +157,6 @@ void register_awq(MethodRegistry& r);
 void register_smoothquant(MethodRegistry& r);
 void register_pb_llm(MethodRegistry& r);
 void register_billm(MethodRegistry& r);
+void register_slim_llm(MethodRegistry& r);
 
 }  // namespace lowbit

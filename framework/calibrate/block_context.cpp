@@ -43,6 +43,19 @@ const at::Tensor& BlockContext::linear_input(LinearInput in) const {
   return linear_inputs_[static_cast<int>(in)];
 }
 
+void BlockContext::for_each_linear_input(const std::function<void(int64_t, LinearInput, const at::Tensor&)>& f) const {
+  const int64_t N = inputs_.size(0);
+  for (int64_t s = 0; s < N; s += micro_) {
+    const int64_t n = std::min(micro_, N - s);
+    if (linear_inputs_[0].defined()) {  // already kept: no second pass
+      for (LinearInput k : {LinearInput::Attention, LinearInput::AttentionOutput, LinearInput::Mlp, LinearInput::MlpDown})
+        f(s, k, linear_inputs_[static_cast<int>(k)].narrow(0, s, n));
+    } else {
+      block_forward(weights_, config_, inputs_.narrow(0, s, n), rope_, [&](LinearInput k, const at::Tensor& x) { f(s, k, x); });
+    }
+  }
+}
+
 at::Tensor BlockContext::run_attention(const BlockWeights& w, const at::Tensor& h) const {
   const BlockWeights c = convert_block(w, inputs_.scalar_type(), inputs_.device());
   return by_micro_batch(h, config_.hidden_size,

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 
 #include "framework/model/llama_forward.h"
 #include "framework/model/llama_weights.h"
@@ -36,6 +37,10 @@ class BlockContext {
   // first use (one pass of the block) and kept for the context's life: about 2 + 2 + 2 + 7 GB for
   // LLaMA3-8B at 128 x 2048 tokens in bfloat16.
   const at::Tensor& linear_input(LinearInput in) const;
+  // The same inputs streamed: f(first sequence, kind, x [n, L, features]) for each kind of each
+  // micro-batch in turn, holding one micro-batch at a time (SliM-LLM's search over every token of
+  // down_proj's 14336-wide input would not fit otherwise).
+  void for_each_linear_input(const std::function<void(int64_t, LinearInput, const at::Tensor&)>& f) const;
 
   // The block's halves and the whole block with candidate weights `w` (tensors of any float dtype:
   // cast to the inputs' dtype), over every sequence, in micro-batches:

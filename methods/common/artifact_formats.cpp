@@ -12,6 +12,7 @@ const ArtifactFormats& ArtifactFormats::builtin() {
     auto* r = new ArtifactFormats();
     r->add(uniform_format());
     r->add(binary_planes_format());
+    r->add(mixed_uniform_format());
     return r;
   }();
   return *f;

@@ -64,5 +64,6 @@ QuantizedLinear round_to_nearest_linear(const at::Tensor& w, const UniformQuantS
 // The registration function of each format (one per format file).
 ArtifactFormat uniform_format();
 ArtifactFormat binary_planes_format();
+ArtifactFormat mixed_uniform_format();
 
 }  // namespace lowbit

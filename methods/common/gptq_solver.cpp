@@ -144,7 +144,9 @@ at::Tensor apply_act_order(at::Tensor& W, at::Tensor& H, bool act_order) {
 }
 
 at::Tensor damped_inverse_factor(at::Tensor& H, double percdamp, GptqFactorization factorization) {
-  H.diagonal().add_(H.diagonal().mean() * percdamp);
+  // mean(diag H) over a contiguous copy, as torch.mean(torch.diag(H)) sums it: the strided view
+  // sums in another order (1 ulp apart on the small model's q_proj Hessian).
+  H.diagonal().add_(H.diagonal().contiguous().mean() * percdamp);
   try {
     return inverse_cholesky_upper(H, factorization);
   } catch (const c10::Error&) {

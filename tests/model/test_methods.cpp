@@ -34,6 +34,7 @@ const std::map<std::string, MethodExample> kExamples = {
     {"smoothquant", {"bits: 8\na_bits: 8\n", "bits: 4\na_bits: 4\n", 0.05}},
     {"pb-llm", {"low_frac: 0.05\n", "bits: 1.7\n", 0.05}},
     {"billm", {"bits: 1.1\n", "", 0.6}},  // one precision: its structure sets the bits
+    {"slim-llm", {"bits: 5\n", "bits: 2\n", 0.05}},
 };
 
 struct Block0 {

@@ -99,6 +99,12 @@ TEST(QuantizeRun, PbLlmTwoBitsBeatsRtnTwoBits) { expect_beats_rtn("pb-llm", 2); 
 // BiLLM (the paper's "1.1 bits") beats RTN W2 g128 through the pipeline.
 TEST(QuantizeRun, BillmBeatsRtnTwoBits) { expect_beats("billm", 1.1, "quantized", "rtn", 2); }
 
+// SliM-LLM at 2 bits (widths 1/2/3 by group) beats RTN W2 g128 and GPTQ W2 g128 (the study's finding).
+TEST(QuantizeRun, SlimLlmTwoBitsBeatsRtnAndGptqTwoBits) {
+  expect_beats("slim-llm", 2);
+  expect_beats("slim-llm", 2, "quantized", "gptq", 2);
+}
+
 double fp_perplexity() {
   const LlamaWeights w = load_llama(test::tiny_model_dir());
   const Tokenizer tok = Tokenizer::from_file(test::tiny_model_dir() + "/tokenizer.json");

@@ -70,21 +70,23 @@ TEST(MpiWorldSizes, AwqAndSmoothQuantAreIdenticalOnOneTwoAndThreeRanks) {
   EXPECT_TRUE(sq.at(0).activations.quantize_qkv_outputs);
 }
 
-// PB-LLM's binary planes and salient part, and BiLLM's four planes, through quantized propagation,
-// on any world size.
-TEST(MpiWorldSizes, PbLlmAndBillmAreIdenticalOnOneTwoAndThreeRanks) {
-  for (const char* tag : {"pb2", "billm"}) {
+// PB-LLM's binary planes and salient part, BiLLM's four planes and SliM-LLM's mixed widths (its count
+// search a second pass over the block's samples), through quantized propagation, on any world size.
+TEST(MpiWorldSizes, PbLlmBillmAndSlimLlmAreIdenticalOnOneTwoAndThreeRanks) {
+  for (const char* tag : {"pb2", "billm", "slim2"}) {
     expect_identical(std::string(tag) + "_np1", std::string(tag) + "_np2");
     expect_identical(std::string(tag) + "_np1", std::string(tag) + "_np3");
-    EXPECT_EQ(blocks_of(run_dir(std::string(tag) + "_np1")).at(0).linears.at("mlp.up_proj").format, "binary_planes");
+    EXPECT_EQ(blocks_of(run_dir(std::string(tag) + "_np1")).at(0).linears.at("mlp.up_proj").format,
+              std::string(tag) == "slim2" ? "mixed_uniform" : "binary_planes");
   }
 }
 
-TEST(MpiKill, AwqSmoothQuantPbLlmAndBillmRankKilledAfterABlockThenRerunGivesIdenticalShards) {
+TEST(MpiKill, AwqSmoothQuantPbLlmBillmAndSlimLlmRankKilledAfterABlockThenRerunGivesIdenticalShards) {
   expect_identical("awq3_np1", "awq3_np2_killed");
   expect_identical("sq8_np1", "sq8_np2_killed");
   expect_identical("pb2_np1", "pb2_np2_killed");
   expect_identical("billm_np1", "billm_np2_killed");
+  expect_identical("slim2_np1", "slim2_np2_killed");
 }
 
 TEST(MpiWorldSizes, FullPrecisionPropagationWithConcurrentRanksMatchesOneRank) { expect_identical("fp_np1", "fp_np3"); }

@@ -4,6 +4,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <filesystem>
 #include <limits>
 
@@ -12,6 +14,7 @@
 #include "framework/store/shard.h"
 #include "methods/billm.h"
 #include "methods/pb_llm.h"
+#include "methods/slim_llm.h"
 #include "tests/support/expect_error.h"
 #include "tests/support/method_calls.h"
 #include "tests/support/temp_dir.h"
@@ -252,6 +255,45 @@ TEST(Shards, BinaryPlanesBitsPerWeightCountEveryStoredBit) {
   const QuantizedLinear back = ShardReader(dir.file("s.h5")).read_block(1).linears.at("mlp.up_proj");
   EXPECT_TRUE(at::equal(back.weight, bi.weight));
   EXPECT_DOUBLE_EQ(back.bits_per_weight, bi.bits_per_weight);
+}
+
+// SliM-LLM's mixed_uniform artifacts: round trip through a shard; bits per weight counted by hand
+// (each group's width, an fp16 scale and a b-bit zero per (row, group), fp16 alpha and mu for 1-bit
+// groups, a byte per group for its width); a code beyond its group's width and a 1-bit code 3 are
+// refused.
+TEST(Shards, MixedUniformRoundTripsCountsItsBitsAndIsChecked) {
+  test::TempDir dir;
+  at::manual_seed(6);
+  const at::Tensor w = at::randn({64, 512}) * 0.05, x = at::randn({1024, 512});
+  SlimLlmOptions o;
+  o.bits = 2;
+  const QuantizedLinear q = slim_llm_quantize(w, 0.5 * x.t().matmul(x), o, 1, "test");  // widths 1, 2, 2, 3 in some order
+  const at::Tensor widths = q.tensors.at("group_bits").to(at::kLong);
+  std::vector<int64_t> w_list(widths.data_ptr<int64_t>(), widths.data_ptr<int64_t>() + widths.numel());
+  double per_row = 0;
+  for (int64_t b : w_list) per_row += 128.0 * b + 16 + (b == 1 ? 16 : b);
+  std::sort(w_list.begin(), w_list.end());
+  ASSERT_EQ(w_list, (std::vector<int64_t>{1, 2, 2, 3}));
+  EXPECT_DOUBLE_EQ(q.bits_per_weight, (per_row * 64 + 8 * 4) / (64.0 * 512));
+  QuantizedBlock block;
+  block.linears["mlp.up_proj"] = q;
+  {
+    ShardWriter writer(dir.file("s.h5"), header());
+    writer.commit_block(1, block);
+  }
+  const QuantizedLinear back = ShardReader(dir.file("s.h5")).read_block(1).linears.at("mlp.up_proj");
+  EXPECT_EQ(back.format, "mixed_uniform");
+  EXPECT_TRUE(at::equal(back.weight, q.weight));
+  EXPECT_DOUBLE_EQ(back.bits_per_weight, q.bits_per_weight);
+  const int64_t one_bit = (widths == 1).nonzero()[0][0].item<int64_t>(), two_bit = (widths == 2).nonzero()[0][0].item<int64_t>();
+  for (const auto& [column, code] : {std::pair{one_bit * 128, 3}, std::pair{two_bit * 128, 4}}) {
+    QuantizedBlock bad = block;
+    QuantizedLinear& l = bad.linears.at("mlp.up_proj");
+    l.tensors["codes"] = l.tensors.at("codes").clone();
+    l.tensors["codes"][0][column] = code;
+    ShardWriter writer(dir.file("bad.h5"), header());
+    EXPECT_LOWBIT_ERROR(writer.commit_block(1, bad), {"mlp.up_proj", "codes exceed their group's largest code"});
+  }
 }
 
 }  // namespace
