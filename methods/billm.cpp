@@ -75,7 +75,7 @@ at::Tensor numpy_quantiles(const at::Tensor& x, const at::Tensor& q) {
   return at::where(t >= 0.5, b - diff * (1 - t), a + diff * t);
 }
 
-class StructuralBinarizer : public ColumnQuantizer {
+class StructuralBinarizer : public ArtifactColumnQuantizer {
  public:
   StructuralBinarizer(const BillmOptions& o, BillmDecisions* decisions) : o_(o), decisions_(decisions) {}
 
@@ -144,7 +144,8 @@ class StructuralBinarizer : public ColumnQuantizer {
 
   void quantize_column(const at::Tensor&, int64_t c, at::Tensor& out) override { out.copy_(block_q_.select(1, c - i1_)); }
 
-  QuantizedLinear artifact(int64_t cols, const std::string& where) const {
+  QuantizedLinear artifact(const std::string& where) const override {
+    const int64_t cols = mask_.size(2);
     QuantizedLinear q;
     q.format = "binary_planes";
     q.bits = 1;
@@ -216,10 +217,7 @@ QuantizedLinear billm_quantize(const at::Tensor& w, const at::Tensor& h, const B
   loop.block_size = o.block_size;
   loop.intra_block_updates = false;                   // the reference never updates inside a block
   loop.factorization = GptqFactorization::Reference;  // the reference's three factorisations, bit for bit
-  const ErrorFeedbackResult r = error_feedback_solve(w, h, q, loop);
-  QuantizedLinear a = q.artifact(w.size(1), where);
-  a.loss = r.losses.sum().item<double>();
-  return a;
+  return error_feedback_artifact(w, h, q, loop, where);
 }
 
 void register_billm(MethodRegistry& r) {

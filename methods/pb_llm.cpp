@@ -25,7 +25,7 @@ namespace lowbit {
 namespace {
 
 // The quantizer of one linear in the shared column loop.
-class PartialBinarizer : public ColumnQuantizer {
+class PartialBinarizer : public ArtifactColumnQuantizer {
  public:
   explicit PartialBinarizer(const PbLlmOptions& o) : o_(o) {}
 
@@ -67,7 +67,8 @@ class PartialBinarizer : public ColumnQuantizer {
     codes_.select(1, c).copy_(at::where(m, at::zeros_like(code), code));
   }
 
-  QuantizedLinear artifact(int64_t cols, const std::string& where) const {
+  QuantizedLinear artifact(const std::string& where) const override {
+    const int64_t cols = mask_.size(1);
     QuantizedLinear q;
     q.format = "binary_planes";
     q.bits = o_.high_bit;
@@ -126,10 +127,7 @@ QuantizedLinear pb_llm_quantize(const at::Tensor& w, const at::Tensor& h, const 
   loop.percdamp = o.percdamp;
   loop.block_size = o.block_size;
   loop.factorization = GptqFactorization::Reference;  // the reference's three factorisations, bit for bit
-  const ErrorFeedbackResult r = error_feedback_solve(w, h, q, loop);
-  QuantizedLinear a = q.artifact(w.size(1), where);
-  a.loss = r.losses.sum().item<double>();
-  return a;
+  return error_feedback_artifact(w, h, q, loop, where);
 }
 
 void register_pb_llm(MethodRegistry& r) {

@@ -14,6 +14,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/Reduction.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -24,6 +25,7 @@
 #include "framework/calibrate/block_context.h"
 #include "framework/config/yaml_reader.h"
 #include "framework/core/error.h"
+#include "framework/core/files.h"
 #include "methods/common/artifact_formats.h"
 #include "methods/common/error_feedback.h"
 #include "methods/common/gptq_solver_detail.h"
@@ -135,7 +137,7 @@ struct GroupQuantizer {
   }
 };
 
-class MixedGroupQuantizer : public ColumnQuantizer {
+class MixedGroupQuantizer : public ArtifactColumnQuantizer {
  public:
   MixedGroupQuantizer(const SlimLlmOptions& o, int64_t count, const std::vector<int>* bit_map)
       : o_(o), count_(count), bit_map_(bit_map) {}
@@ -162,7 +164,7 @@ class MixedGroupQuantizer : public ColumnQuantizer {
 
   void quantize_column(const at::Tensor& w, int64_t c, at::Tensor& out) override { q_.quantize(w, out, codes_.select(1, c)); }
 
-  QuantizedLinear artifact(const std::string& where) const {
+  QuantizedLinear artifact(const std::string& where) const override {
     QuantizedLinear q;
     q.format = "mixed_uniform";
     q.bits = o_.bits;
@@ -189,9 +191,19 @@ class MixedGroupQuantizer : public ColumnQuantizer {
 
 class SlimLlm : public Method {
  public:
-  explicit SlimLlm(SlimLlmOptions o) : o_(o) {}
+  SlimLlm(SlimLlmOptions o, SlimBitMap map, std::string map_path)
+      : o_(o), map_(std::move(map)), map_path_(std::move(map_path)) {}
   void check_model(const LlamaConfig& c, const std::string& where) const override {
     check_group_size_divides(o_.group_size, c, where);
+    if (map_path_.empty()) return;
+    for (int64_t b = 0; b < c.num_hidden_layers; ++b)  // the whole map, before anything runs
+      for (const BlockLinear& l : block_linears()) {
+        const std::string at = map_path_ + ": block " + std::to_string(b) + " " + l.module;
+        LOWBIT_CHECK(map_.count(b) && map_.at(b).count(l.module), at, ": not in the bit map");
+        const int64_t groups = linear_input_size(c, l.input) / o_.group_size;
+        LOWBIT_CHECK(static_cast<int64_t>(map_.at(b).at(l.module).size()) == groups, at, ": ",
+                     map_.at(b).at(l.module).size(), " widths for ", groups, " groups of ", o_.group_size, " columns");
+      }
   }
   MethodNeeds needs() const override {
     MethodNeeds n;
@@ -205,6 +217,15 @@ class SlimLlm : public Method {
       if (which.contains(l)) linears.push_back(&l);
     std::map<std::string, at::Tensor> hessians;  // the H each linear's loop runs on
     std::map<std::string, int64_t> counts;
+    if (!map_path_.empty()) {  // the saved-map path: no salience H', no search, always asymmetric
+      QuantizedBlock out;
+      for (const BlockLinear* l : linears) {
+        const std::vector<int>& widths = map_.at(ctx.index()).at(l->module);  // checked by check_model
+        out.linears.emplace(l->module, slim_llm_quantize(ctx.weights().*l->weight, ctx.statistics().get(Statistic::Hessian, l->input),
+                                                         o_, 0, std::string("slim-llm: ") + l->module, &widths));
+      }
+      return out;
+    }
     if (o_.fixed_count >= 0) {
       for (const BlockLinear* l : linears) {
         hessians[l->module] = ctx.statistics().get(Statistic::Hessian, l->input);
@@ -238,9 +259,43 @@ class SlimLlm : public Method {
 
  private:
   SlimLlmOptions o_;
+  SlimBitMap map_;
+  std::string map_path_;  // empty: widths from the count
 };
 
 }  // namespace
+
+SlimBitMap read_slim_bit_map(const std::string& path, int bits) {
+  const nlohmann::json j = parse_json_object(read_file(path), path);
+  SlimBitMap map;
+  for (const auto& [block, linears] : j.items()) {
+    int64_t b = -1;
+    try {
+      std::size_t used = 0;
+      b = std::stoll(block, &used);
+      if (used != block.size()) b = -1;
+    } catch (const std::exception&) {
+    }
+    LOWBIT_CHECK(b >= 0 && linears.is_object(), path, ": key '", block,
+                 "' should be a block index holding {linear: [widths]}");
+    for (const auto& [linear, widths] : linears.items()) {
+      const std::string where = path + ": " + block + "." + linear;
+      LOWBIT_CHECK(widths.is_array() && !widths.empty(), where, ": should be a list of group widths");
+      std::vector<int> w;
+      for (const auto& x : widths) {
+        LOWBIT_CHECK(x.is_number_integer() && x.get<int>() >= 1 && x.get<int>() <= 8, where, ": width ", x.dump(),
+                     " is not an integer in 1..8");
+        w.push_back(x.get<int>());
+      }
+      const int64_t sum = std::accumulate(w.begin(), w.end(), int64_t{0});
+      LOWBIT_CHECK(sum == static_cast<int64_t>(bits) * static_cast<int64_t>(w.size()), where, ": widths average ",
+                   static_cast<double>(sum) / w.size(), ", not method.bits ", bits, " (a map of another bit width?)");
+      map[b][linear] = std::move(w);
+    }
+  }
+  LOWBIT_CHECK(!map.empty(), path, ": an empty bit map");
+  return map;
+}
 
 at::Tensor slim_salience_hessian(const at::Tensor& h) {
   at::Tensor H = h.to(at::kFloat).clone();
@@ -337,10 +392,7 @@ QuantizedLinear slim_llm_quantize(const at::Tensor& w, const at::Tensor& h, cons
   loop.percdamp = o.percdamp;
   loop.block_size = o.group_size;
   loop.factorization = GptqFactorization::Reference;  // the reference's three factorisations, bit for bit
-  const ErrorFeedbackResult r = error_feedback_solve(w, h, q, loop);
-  QuantizedLinear a = q.artifact(where);
-  a.loss = r.losses.sum().item<double>();
-  return a;
+  return error_feedback_artifact(w, h, q, loop, where);
 }
 
 void register_slim_llm(MethodRegistry& r) {
@@ -348,7 +400,8 @@ void register_slim_llm(MethodRegistry& r) {
          "SliM-LLM: per-group mixed widths (b-1, b, b+1 at average b) by salience and a KL count search, GPTQ's "
          "loop with a range-searched group quantizer",
          "bits (2; 2..7), group_size (128), damp (0.01), norm (2.4), lambda_salience (1), "
-         "fixed_count (-1 = search; k: k groups at b-1 and k at b+1)",
+         "fixed_count (-1 = search; k: k groups at b-1 and k at b+1), bit_map (a JSON file of widths per "
+         "block and linear: no search; launch/slim_llm_bit_map.py converts the reference's .pt)",
          [](YamlSection& p) -> std::unique_ptr<Method> {
            SlimLlmOptions o;
            o.bits = p.get<int>("bits", 2);
@@ -357,13 +410,17 @@ void register_slim_llm(MethodRegistry& r) {
            o.norm = p.get<double>("norm", 2.4);
            o.lambda_salience = p.get<double>("lambda_salience", 1.0);
            o.fixed_count = p.get<int64_t>("fixed_count", -1);
+           const std::string map_path = p.get<std::string>("bit_map", "");
            p.finish();
            LOWBIT_CHECK(o.bits >= 2 && o.bits <= 7, p.file(), ": method.bits must be in [2, 7] (groups at bits + 1 "
                         "are stored one code per byte), got ", o.bits);
            LOWBIT_CHECK(o.group_size >= 1, p.file(), ": method.group_size must be >= 1 (SliM-LLM's widths are per group)");
            LOWBIT_CHECK(o.percdamp >= 0 && o.norm > 0 && o.lambda_salience >= 0 && o.fixed_count >= -1, p.file(),
                         ": method.damp >= 0, method.norm > 0, method.lambda_salience >= 0, method.fixed_count >= -1");
-           return std::make_unique<SlimLlm>(o);
+           LOWBIT_CHECK(map_path.empty() || o.fixed_count == -1, p.file(),
+                        ": method.bit_map and method.fixed_count both set the widths; give one");
+           SlimBitMap map = map_path.empty() ? SlimBitMap{} : read_slim_bit_map(map_path, o.bits);
+           return std::make_unique<SlimLlm>(o, std::move(map), map_path);
          }});
 }
 

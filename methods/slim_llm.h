@@ -6,6 +6,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,13 @@ struct SlimLlmOptions {
   double lambda_salience = 1.0;  // weight of the salient elements' error in the range search
   int64_t fixed_count = -1;      // >= 0: that many groups at b-1 and at b+1, no search (--salient_block/--nonsalient_block)
 };
+
+// A precomputed bit map: block -> linear ("self_attn.q_proj") -> one width per group, as the
+// reference saves it (block_precision_<g>_<b>bit/<net>.pt; launch/slim_llm_bit_map.py turns that
+// into the JSON this reads: {"0": {"self_attn.q_proj": [2, 3, 1, ...], ...}, ...}).
+using SlimBitMap = std::map<int64_t, std::map<std::string, std::vector<int>>>;
+// Reads and checks one (every width in 1..8, each linear's widths averaging `bits`), naming the file.
+SlimBitMap read_slim_bit_map(const std::string& path, int bits);
 
 // H as the reference's get_salience leaves it (in place, before fasterquant): the diagonal of dead
 // inputs set to 1, then + 0.01·I (absolute). h [in, in] fp32 -> a new tensor.

@@ -6,16 +6,25 @@
 #include <fmt/format.h>
 
 #include <filesystem>
+#include <map>
 
 #include "framework/cli/commands.h"
 #include "framework/core/error.h"
 #include "framework/store/run_manifest.h"
 #include "framework/store/shard.h"
+#include "methods/common/artifact_formats.h"
 
 namespace lowbit::cli {
 namespace {
 
 namespace fs = std::filesystem;
+
+// "1: 10.0%, 2: 80.0%, 3: 10.0%"
+std::string describe_widths(const std::map<int, double>& widths) {
+  std::string s;
+  for (const auto& [bits, share] : widths) s += fmt::format("{}{}: {:.1f}%", s.empty() ? "" : ", ", bits, 100 * share);
+  return s;
+}
 
 void inspect_shard(const std::string& path) {
   const ShardReader r(path);
@@ -31,14 +40,23 @@ void inspect_shard(const std::string& path) {
   fmt::print("  method config: {}\n", config.empty() ? "(defaults)" : config);
   const std::vector<int64_t> done = r.committed_blocks();
   fmt::print("  committed blocks: {} of {}\n", done.size(), h.end_block - h.first_block);
+  std::map<int, double> shard_widths;  // weights per payload width, over the shard
+  double weights = 0, bits = 0;
   for (int64_t b : done) {
     const QuantizedBlock block = r.read_block(b);
     fmt::print("  block {}  activations: {}\n", b, block.activations.describe());
-    for (const auto& [module, q] : block.linears)
-      fmt::print("    {:<18} {} {}-bit ({:.3f} bits/weight) group {} {} [{}, {}]{}\n", module, q.format, q.bits,
+    for (const auto& [module, q] : block.linears) {
+      const std::map<int, double> widths = artifact_widths(q);
+      const double n = static_cast<double>(q.weight.numel());
+      for (const auto& [w, share] : widths) shard_widths[w] += share * n;
+      weights += n;
+      bits += q.bits_per_weight * n;
+      fmt::print("    {:<18} {} {}-bit ({:.3f} bits/weight) group {} {} [{}, {}]{}{}\n", module, q.format, q.bits,
                  q.bits_per_weight, q.group_size ? std::to_string(q.group_size) : "per-channel",
                  q.symmetric ? "sym" : "asym", q.weight.size(0), q.weight.size(1),
-                 q.loss >= 0 ? fmt::format(" loss {:.4g}", q.loss) : "");
+                 q.loss >= 0 ? fmt::format(" loss {:.4g}", q.loss) : "",
+                 widths.size() > 1 ? " widths " + describe_widths(widths) : "");
+    }
     for (const auto& [name, t] : block.parameters)
       fmt::print("    replaced {:<32} [{}] (full precision)\n", name, t.numel());
     for (const auto& [name, t] : r.read_stats(b)) {
@@ -46,6 +64,11 @@ void inspect_shard(const std::string& path) {
       for (int64_t d : t.sizes()) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
       fmt::print("    stats/{:<12} [{}]\n", name, shape);
     }
+  }
+  if (weights > 0) {
+    for (auto& [w, n] : shard_widths) n /= weights;
+    fmt::print("  bit widths over {:.0f} weights: {}; {:.3f} bits per weight with masks and scales\n", weights,
+               describe_widths(shard_widths), bits / weights);
   }
 }
 

@@ -19,7 +19,8 @@ const ArtifactFormats& ArtifactFormats::builtin() {
 }
 
 void ArtifactFormats::add(ArtifactFormat f) {
-  LOWBIT_ASSERT(!f.name.empty() && f.check && f.dequantize && f.bits_per_weight, "an artifact format needs all parts");
+  LOWBIT_ASSERT(!f.name.empty() && f.check && f.dequantize && f.bits_per_weight && f.widths,
+                "an artifact format needs all parts");
   LOWBIT_ASSERT(!formats_.count(f.name), "artifact format '", f.name, "' registered twice");
   const std::string name = f.name;
   formats_.emplace(name, std::move(f));
@@ -83,6 +84,10 @@ QuantizedLinear round_to_nearest_linear(const at::Tensor& w, const UniformQuantS
   at::Tensor g_idx = at::div(at::arange(w.size(1), w.options().dtype(at::kInt)), g.group_size, "floor");
   const bool symmetric = spec.rule == GridRule::AbsMax || (spec.rule == GridRule::MinMax && spec.symmetric);
   return uniform_linear(g.codes, g.scale, g.zero, std::move(g_idx), spec.bits, spec.group_size, symmetric, where);
+}
+
+std::map<int, double> artifact_widths(const QuantizedLinear& q) {
+  return ArtifactFormats::builtin().get(q.format, "artifact").widths(q);
 }
 
 }  // namespace lowbit

@@ -26,6 +26,9 @@ struct ArtifactFormat {
   std::function<at::Tensor(const QuantizedLinear&)> dequantize;
   // Storage per weight in a deployable packing, scales and zeros included (the format says how).
   std::function<double(const QuantizedLinear&)> bits_per_weight;
+  // The fraction of the weights stored at each payload width (code or sign bits per weight, before
+  // masks and scales): uniform {b: 1}, SliM-LLM {1: .., 2: .., 3: ..}, PB-LLM {1: 0.9, 8: 0.1}.
+  std::function<std::map<int, double>(const QuantizedLinear&)> widths;
 };
 
 class ArtifactFormats {
@@ -50,6 +53,8 @@ void check_artifact(const QuantizedLinear& q, const std::string& where);
 // Checks `q`, then sets q.weight (dequantized) and q.bits_per_weight from its tensors: how a
 // method finishes an artifact and how a shard's artifact is rebuilt, one code path for both.
 void finish_artifact(QuantizedLinear& q, const std::string& where);
+// The artifact's width histogram through its format (see ArtifactFormat::widths).
+std::map<int, double> artifact_widths(const QuantizedLinear& q);
 
 // A "uniform" artifact: codes [out, in] u8, scale/zero [out, groups] fp32, g_idx [in] int32 (a
 // column's group; consecutive groups unless act-order permuted them), finished.

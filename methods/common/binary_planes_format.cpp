@@ -12,6 +12,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <map>
 #include <vector>
 
 #include "framework/core/error.h"
@@ -137,6 +138,17 @@ ArtifactFormat binary_planes_format() {
   f.check = check_binary_planes;
   f.dequantize = dequantize_binary_planes;
   f.bits_per_weight = binary_planes_bits;
+  // Per weight: the number of planes that apply (sign bits), or the salient part's width.
+  f.widths = [](const QuantizedLinear& q) {
+    const at::Tensor planes = q.tensors.at("planes.mask").to(at::kLong).sum(0).flatten();  // [out * in]
+    const at::Tensor count = at::bincount(planes.cpu()).to(at::kDouble) / static_cast<double>(planes.numel());
+    std::map<int, double> out;
+    for (int64_t k = 0; k < count.size(0); ++k) {
+      const double share = count[k].item<double>();
+      if (share > 0) out[k == 0 ? q.bits : static_cast<int>(k)] += share;
+    }
+    return out;
+  };
   return f;
 }
 

@@ -69,4 +69,12 @@ ErrorFeedbackResult error_feedback_solve(const at::Tensor& w_in, const at::Tenso
   return r;
 }
 
+QuantizedLinear error_feedback_artifact(const at::Tensor& w, const at::Tensor& h, ArtifactColumnQuantizer& q,
+                                        const ErrorFeedbackOptions& options, const std::string& where) {
+  const ErrorFeedbackResult r = error_feedback_solve(w, h, q, options);
+  QuantizedLinear a = q.artifact(where);
+  a.loss = r.losses.sum().item<double>();
+  return a;
+}
+
 }  // namespace lowbit

@@ -14,8 +14,10 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <string>
 
 #include "methods/common/gptq_solver.h"
+#include "methods/method.h"
 
 namespace lowbit {
 
@@ -55,5 +57,15 @@ struct ErrorFeedbackResult {
 // w [rows, cols] (any float dtype), h [cols, cols] fp32, on one device; neither is modified.
 ErrorFeedbackResult error_feedback_solve(const at::Tensor& w, const at::Tensor& h, ColumnQuantizer& quantizer,
                                          const ErrorFeedbackOptions& options);
+
+// A column quantizer whose state ends as a finished artifact (PB-LLM, BiLLM, SliM-LLM).
+class ArtifactColumnQuantizer : public ColumnQuantizer {
+ public:
+  virtual QuantizedLinear artifact(const std::string& where) const = 0;
+};
+
+// The loop with `quantizer`, then its artifact with @loss = Σ of the loop's losses.
+QuantizedLinear error_feedback_artifact(const at::Tensor& w, const at::Tensor& h, ArtifactColumnQuantizer& quantizer,
+                                        const ErrorFeedbackOptions& options, const std::string& where);
 
 }  // namespace lowbit

@@ -8,6 +8,8 @@
 // reference's sign(w − μ)·α + μ, whose sign(0) = 0 (w exactly μ) is the middle code 1.
 #include <ATen/ATen.h>
 
+#include <map>
+
 #include "framework/core/error.h"
 #include "methods/common/artifact_formats.h"
 
@@ -76,6 +78,14 @@ ArtifactFormat mixed_uniform_format() {
   f.check = check_mixed_uniform;
   f.dequantize = dequantize_mixed_uniform;
   f.bits_per_weight = mixed_uniform_bits;
+  f.widths = [](const QuantizedLinear& q) {
+    const at::Tensor w = q.tensors.at("group_bits").to(at::kLong).cpu();
+    const at::Tensor columns = at::bincount(q.tensors.at("g_idx").to(at::kLong).cpu(), {}, w.size(0)).to(at::kDouble);
+    const double in = static_cast<double>(q.tensors.at("g_idx").size(0));
+    std::map<int, double> out;
+    for (int64_t g = 0; g < w.size(0); ++g) out[static_cast<int>(w[g].item<int64_t>())] += columns[g].item<double>() / in;
+    return out;
+  };
   return f;
 }
 

@@ -65,6 +65,7 @@ ArtifactFormat uniform_format() {
     const double columns = static_cast<double>(q.group_size > 0 ? q.group_size : in);
     return q.bits + (16.0 + (q.symmetric ? 0.0 : q.bits)) / columns;
   };
+  f.widths = [](const QuantizedLinear& q) { return std::map<int, double>{{q.bits, 1.0}}; };
   return f;
 }
 

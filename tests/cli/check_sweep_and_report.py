@@ -3,18 +3,20 @@
 Usage: check_sweep_and_report.py LOWBIT REPO_DIR CORPUS_DIR WORK_DIR -- MPIRUN...
   - --dry-run of configs/sweeps/llama3-70b.yaml prints one mpirun (and one sbatch) line per row of
     the paper's 70B table, rows of methods lowbit lacks marked "not available yet";
-  - the small-model sweep (FP, RTN and GPTQ at 4/3/2 bits g128, AWQ W4 g128, SmoothQuant W8A8, and a
-    row of an unknown method that must be refused)
+  - the small-model sweep (FP, RTN and GPTQ at 4/3/2 bits g128, AWQ W4 g128, SmoothQuant W8A8, BiLLM
+    "1.1", SliM-LLM 2-bit, and a row of an unknown method that must be refused)
     completes every available run, reports the refused one and exits non-zero; GPTQ beats RTN at 3
     and 2 bits; with one run's results removed (an interrupted sweep), a second start runs only that
     run and leaves the others untouched;
-  - report: the paper's LLaMA3-8B layout with paper, lowbit and difference columns (md, csv, tex),
-    and an SVG plot of the stated size.
+  - inspect shows SliM-LLM's width histograms;
+  - report: the paper's LLaMA3-8B layout with paper, lowbit and difference columns (md, csv, tex;
+    BiLLM and SliM-LLM under the paper's bit labels), and an SVG plot of the stated size.
 """
 import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,6 +81,8 @@ grid:
 rows:
   - {{method.name: awq, method.bits: 4, method.group_size: 128, distributed.propagation: full_precision}}
   - {{method.name: smoothquant, method.bits: 8, method.a_bits: 8, method.group_size: 0, distributed.propagation: full_precision}}
+  - {{method.name: billm, method.bits: 1.1, method.group_size: 128}}
+  - {{method.name: slim-llm, method.bits: 2, method.group_size: 128}}
   - {{method.name: no-such-method, method.bits: 4, method.group_size: 128}}
 """)
     cmd = mpirun + ["-np", "2", lowbit, "sweep", sweep]
@@ -89,7 +93,8 @@ rows:
     check("failed: no-such-method-w4-g128: method 'no-such-method' is not available yet" in out,
           "the refused row is not reported")
     names = ["fp"] + [f"{m}-w{b}-g128" for m in ("rtn", "gptq") for b in (4, 3, 2)]
-    names += ["awq-w4-g128-propagationfull_precision", "smoothquant-w8a8-pc-propagationfull_precision"]
+    names += ["awq-w4-g128-propagationfull_precision", "smoothquant-w8a8-pc-propagationfull_precision",
+              "billm-w1.1-g128", "slim-llm-w2-g128"]
     for n in names:
         check(os.path.exists(os.path.join(runs, n, "results.json")), f"{n}: no results.json")
     ppl = {n: json.load(open(os.path.join(runs, n, "results.json")))["tasks"]["wikitext2"]["perplexity"] for n in names}
@@ -105,12 +110,18 @@ rows:
     check("activations: a8 per_token sym, q/k/v outputs too" in ins.stdout, "inspect: no forward spec shown")
     check("replaced input_layernorm.weight" in ins.stdout and "8-bit (8.0" in ins.stdout,
           "inspect: replaced parameters or bits per weight not shown")
+    # ... and SliM-LLM's bit widths: per linear (down_proj's 6 groups) and over the shards.
+    ins = subprocess.run([lowbit, "inspect", os.path.join(runs, "slim-llm-w2-g128")], capture_output=True, text=True)
+    check(ins.returncode == 0 and "verified:" in ins.stdout, f"inspect of the SliM-LLM run failed: {ins.stderr[-300:]}")
+    check(re.search(r"mlp\.down_proj +mixed_uniform 2-bit .* widths 1: 16\.7%, 2: 66\.7%, 3: 16\.7%", ins.stdout) is not None,
+          "inspect: no width histogram for SliM-LLM's down_proj")
+    check("bit widths over " in ins.stdout, "inspect: no shard-wide width histogram")
 
     # Interrupted: one run's results gone; a second start runs only that run.
     os.remove(os.path.join(runs, "gptq-w3-g128", "results.json"))
     before = {n: os.path.getmtime(os.path.join(runs, n, "results.json")) for n in names if n != "gptq-w3-g128"}
     out2 = subprocess.run(cmd, capture_output=True, text=True).stdout
-    check("1 done, 8 skipped (already done), 1 failed" in out2, "the restarted sweep did not run exactly the missing run")
+    check("1 done, 10 skipped (already done), 1 failed" in out2, "the restarted sweep did not run exactly the missing run")
     check(os.path.exists(os.path.join(runs, "gptq-w3-g128", "results.json")), "the missing run was not completed")
     check(all(os.path.getmtime(os.path.join(runs, n, "results.json")) == t for n, t in before.items()),
           "a finished run was recomputed")
@@ -135,6 +146,10 @@ rows:
     check(abs(float(sq[5]) - ppl["smoothquant-w8a8-pc-propagationfull_precision"]) < 0.006,
           f"csv: SmoothQuant W8A8 row {sq[:7]}")
     check(g3[4] == "8.2" and abs(float(g3[5]) - ppl["gptq-w3-g128"]) < 0.006, f"csv: GPTQ W3 g128 row {g3[:7]}")
+    # The ultra-low-bit rows under the paper's labels: BiLLM "1.1", SliM-LLM "2".
+    for method, bits, run in (("BiLLM", "1.1", "billm-w1.1-g128"), ("SliM-LLM", "2", "slim-llm-w2-g128")):
+        r = [r for r in rows if r[:4] == [method, bits, "16", "128"]][0]
+        check(abs(float(r[5]) - ppl[run]) < 0.006, f"csv: {method} {bits} g128 row {r[:7]}")
     tex = subprocess.run([lowbit, "report", runs, "--paper", "llama3-8b", "--format", "tex"], cwd=repo,
                          capture_output=True, text=True, check=True).stdout
     check(tex.startswith("\\begin{tabular}") and tex.rstrip().endswith("\\end{tabular}"), "tex: not a tabular")

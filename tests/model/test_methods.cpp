@@ -6,6 +6,8 @@
 
 #include <c10/core/InferenceMode.h>
 
+#include <sstream>
+
 #include "framework/calibrate/layer_loop.h"
 #include "framework/config/yaml_reader.h"
 #include "framework/core/files.h"
@@ -211,6 +213,49 @@ TEST(Methods, UnknownMethodIsRefusedListingTheKnownOnes) {
 TEST(Methods, UnknownParameterIsRefusedWithFileAndLine) {
   YamlSection params = load_yaml_text("bits: 4\ngroupsize: 128\n", "exp.yaml");
   EXPECT_LOWBIT_ERROR(MethodRegistry::builtin().get("gptq").create(params), {"exp.yaml:2", "unknown key 'groupsize'"});
+}
+
+// SliM-LLM's saved bit map: read and checked when the method is made (widths in 1..8 averaging
+// method.bits) and against the model before anything runs (every block and linear, one width per
+// group); a valid map's widths are the block's widths.
+TEST(Methods, SlimLlmBitMapIsCheckedThenUsed) {
+  test::TempDir dir;
+  const Block0& b = block0();
+  const LlamaConfig& c = b.w.config;
+  auto map_json = [&](int down_first) {  // every block: 2 2 for 256-wide inputs; down_proj's 6 groups vary
+    std::ostringstream j;
+    j << "{";
+    for (int64_t k = 0; k < c.num_hidden_layers; ++k) {
+      j << (k ? ", " : "") << '"' << k << "\": {";
+      bool first = true;
+      for (const BlockLinear& l : block_linears()) {
+        j << (first ? "" : ", ") << '"' << l.module << "\": ";
+        if (std::string(l.module) == "mlp.down_proj") j << "[" << down_first << ", 3, 2, 2, 2, 2]";
+        else j << "[2, 2]";
+        first = false;
+      }
+      j << "}";
+    }
+    j << "}";
+    return j.str();
+  };
+  auto make = [&](const std::string& json) {
+    test::write_file(dir.file("map.json"), json);
+    YamlSection p = load_yaml_text("bits: 2\nbit_map: " + dir.file("map.json") + "\n", "exp.yaml");
+    return MethodRegistry::builtin().get("slim-llm").create(p);
+  };
+  EXPECT_LOWBIT_ERROR(make(map_json(3)), {"map.json", "0.mlp.down_proj", "widths average 2.33", "not method.bits 2"});
+  EXPECT_LOWBIT_ERROR(make("{\"0\": {\"self_attn.q_proj\": [2, 9]}}"), {"map.json", "width 9 is not an integer in 1..8"});
+  EXPECT_LOWBIT_ERROR(make("{\"0\": {\"self_attn.q_proj\": [2, 2]}}")->check_model(c, "exp.yaml"),
+                      {"map.json: block 0 self_attn.k_proj", "not in the bit map"});
+  EXPECT_LOWBIT_ERROR(make(map_json(1))->check_model([&] { LlamaConfig wide = c; wide.intermediate_size = 1024; return wide; }(), "exp.yaml"),
+                      {"map.json: block 0 mlp.down_proj", "6 widths for 8 groups"});
+  make(map_json(1))->check_model(c, "exp.yaml");
+  const QuantizedBlock q = calibrate("slim-llm", "bits: 2\nbit_map: " + dir.file("map.json") + "\n");
+  const at::Tensor down = q.linears.at("mlp.down_proj").tensors.at("group_bits").to(at::kLong);
+  EXPECT_TRUE(at::equal(down, at::tensor(std::vector<int64_t>{1, 3, 2, 2, 2, 2})));
+  EXPECT_TRUE(at::equal(q.linears.at("self_attn.q_proj").tensors.at("group_bits").to(at::kLong),
+                        at::tensor(std::vector<int64_t>{2, 2})));
 }
 
 TEST(Methods, DuplicateRegistrationIsABug) {

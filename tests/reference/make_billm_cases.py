@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _require import require  # noqa: E402
 
 torch, st_torch, np = require("torch", "safetensors.torch", "numpy")
+import make_gptq_cases  # noqa: E402  (the GPTQ family's prologue)
 import make_pb_llm_cases  # noqa: E402  (the small model's linears and their Hessians)
 
 CASES = {"hessian_up50": 50, "hessian_up8": 8}  # name -> up_lim (run.py calls it with 50)
@@ -84,14 +85,8 @@ def search(T, up_lim):
 
 
 def billm(W, H, up_lim, blocksize=128, percdamp=0.01):
-    W, H = W.clone().float(), H.clone()
+    W, Hinv = make_gptq_cases.dead_fix_and_factor(W, H, percdamp)
     rows, cols = W.shape
-    dead = torch.diag(H) == 0
-    H[dead, dead] = 1
-    W[:, dead] = 0
-    damp = percdamp * torch.mean(torch.diag(H))
-    H[range(cols), range(cols)] += damp
-    Hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
     nb = (cols + blocksize - 1) // blocksize
     mask = torch.zeros(4, rows, cols, dtype=torch.uint8)
     sign = torch.zeros(4, rows, cols, dtype=torch.int8)

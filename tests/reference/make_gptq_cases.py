@@ -48,6 +48,18 @@ def qdq(x, scale, zero, maxq):
     return scale * (torch.clamp(torch.round(x / scale) + zero, 0, maxq) - zero)
 
 
+def dead_fix_and_factor(W, H, percdamp):
+    """The GPTQ family's prologue (no act-order) on copies: dead inputs' H diagonal 1 and W columns
+    0, H += percdamp * mean(diag H) I, U = chol_upper(H^-1) by the reference's three factorisations."""
+    W, H = W.clone().float(), H.clone()
+    dead = torch.diag(H) == 0
+    H[dead, dead] = 1
+    W[:, dead] = 0
+    damp = percdamp * torch.mean(torch.diag(H))
+    H[range(H.shape[0]), range(H.shape[0])] += damp
+    return W, torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+
+
 def gptq(W, H, bits, group, sym, act_order, static_groups, block, percdamp=0.01):
     W, H = W.clone(), H.clone()
     maxq = 2 ** bits - 1

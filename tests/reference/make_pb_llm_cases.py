@@ -32,12 +32,7 @@ def pb_llm(W, H, low_frac, high_bit, metric, groupsize, blocksize=128, percdamp=
     # HighQuantizer(bits, perchannel=True, sym=False): GPTQ's Quantizer, on W before dead columns are zeroed.
     maxq = 2 ** high_bit - 1
     scale, zero = make_gptq_cases.grid(W, maxq, False)
-    dead = torch.diag(H) == 0
-    H[dead, dead] = 1
-    W[:, dead] = 0
-    damp = percdamp * torch.mean(torch.diag(H))
-    H[range(cols), range(cols)] += damp
-    Hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(H)), upper=True)
+    W, Hinv = make_gptq_cases.dead_fix_and_factor(W, H, percdamp)
     g = groupsize if groupsize != -1 else cols
     n_groups = (cols + g - 1) // g
     mask = torch.zeros_like(W, dtype=torch.bool)

@@ -15,7 +15,8 @@ samples), H (accumulated from them as add_batch does; Y = X Wᵀ per sample), "m
   <case>.scale / <case>.zero  f32 [out, groups]  (1-bit groups: alpha and mu)
   <case>.weight   the dequantized result
 Cases: b2_search, b3_search (the sym quirk: 2-bit groups before the first 3/4-bit group of a linear are
-symmetric), b2_fixed3 (the reference's --salient_block 3 --nonsalient_block 3), b4_search.
+symmetric), b2_fixed3 (the reference's --salient_block 3 --nonsalient_block 3), b4_search, b3_map (a
+saved bit map loaded: no search, every group asymmetric).
 With the small model: block 0's down_proj (768 inputs, 6 groups: counts 1 and 2 searched) and
 q_proj (256 inputs, 2 groups: the reference's search has no candidate and stops; lowbit puts every
 group at b bits, transcribed here as that rule) at b = 2, over its 8 x 256-token samples.
@@ -28,6 +29,7 @@ from _require import require  # noqa: E402
 
 torch, st_torch, np = require("torch", "safetensors.torch", "numpy")
 F = torch.nn.functional
+import make_gptq_cases  # noqa: E402  (the GPTQ family's prologue; block_quantize is GPTQ's min-max grid)
 
 
 def add_batch_hessian(X):
@@ -82,16 +84,8 @@ def binary(x):  # bitsearch.binary
 def block_quantize(w, bits):  # bitsearch.block_quantize: plain per-row asymmetric min-max
     if bits == 1:
         return binary(w)
-    maxq = torch.tensor(2 ** bits - 1)
-    tmp = torch.zeros(w.shape[0])
-    xmin = torch.minimum(w.min(1)[0], tmp)
-    xmax = torch.maximum(w.max(1)[0], tmp)
-    tmp = (xmin == 0) & (xmax == 0)
-    xmin[tmp], xmax[tmp] = -1, +1
-    scale = (xmax - xmin) / maxq
-    zero = torch.round(-xmin / scale)
-    scale, zero = scale.reshape(-1, 1), zero.reshape(-1, 1)
-    return scale * (torch.clamp(torch.round(w / scale) + zero, 0, maxq) - zero)
+    scale, zero = make_gptq_cases.grid(w, 2 ** bits - 1, False)  # GPTQ's Quantizer, as the reference copies it
+    return make_gptq_cases.qdq(w, scale, zero, 2 ** bits - 1)
 
 
 def kl_div(q, y):  # reconstruct.kl_div(activation_in @ tmp.T, out)
@@ -161,17 +155,12 @@ class MixedQuantizer:
         return self.scale * (code - self.zero), code
 
 
-def fasterquant(W, H, bits, g, count, percdamp=0.01):
-    """H as get_salience left it (its dead fix makes fasterquant's own a no-op: W is not zeroed)."""
-    W, H = W.clone().float(), H.clone()
+def fasterquant(W, H, bits, g, count, percdamp=0.01, saved=None):
+    """H as get_salience left it (its dead fix makes fasterquant's own a no-op: W is not zeroed).
+    saved: a loaded bit map (saved_block_precision): its widths, every group asymmetric."""
+    W, U = make_gptq_cases.dead_fix_and_factor(W, H, percdamp)
     rows, cols = W.shape
-    dead = torch.diag(H) == 0
-    H[dead, dead] = 1
-    W[:, dead] = 0
-    damp = percdamp * torch.mean(torch.diag(H))
-    H[range(cols), range(cols)] += damp
-    U = upper_inverse_factor(H)
-    labels = labels_for(group_salience(W, U, g), count)
+    labels = labels_for(group_salience(W, U, g), count) if saved is None else [w - bits + 1 for w in saved]
     ngroups = cols // g
     scales, zeros = torch.zeros(rows, ngroups), torch.zeros(rows, ngroups)
     codes = torch.zeros(rows, cols, dtype=torch.uint8)
@@ -179,7 +168,7 @@ def fasterquant(W, H, bits, g, count, percdamp=0.01):
     q = MixedQuantizer()
     for b, st in enumerate(range(0, cols, g)):
         ed = st + g
-        if labels[b] != 0:
+        if labels[b] != 0 or saved is not None:
             q.sym = False
         width = bits - 1 + labels[b]
         group_bits.append(width)
@@ -242,6 +231,12 @@ def main():
     for name, (bits, fixed) in CASES.items():
         for k, v in slim_llm(W, X, bits, fixed=fixed).items():
             out[f"{name}.{k}"] = v.contiguous()
+    # The saved-map path: get_salience and the search skipped (H as accumulated), widths as loaded,
+    # every group asymmetric (a leading 2-bit group too, unlike b3_search).
+    saved = [2, 3, 2, 3, 3, 3, 4, 4]
+    out["b3_map.group_bits"] = torch.tensor(saved)
+    for k, v in fasterquant(W, add_batch_hessian(X), 3, 128, 0, saved=saved).items():
+        out[f"b3_map.{k}"] = v.contiguous()
     if len(sys.argv) == 5:
         import make_awq_cases as plain
         cfg, weights, x, cs = plain.block_inputs(*sys.argv[2:5])

@@ -21,19 +21,22 @@ namespace {
 
 std::string join(const at::Tensor& t) {
   std::string s;
-  for (int64_t i = 0; i < t.numel(); ++i) s += (i ? " " : "") + std::to_string(t[i].item<int64_t>());
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    if (i) s += ' ';
+    s += std::to_string(t[i].item<int64_t>());
+  }
   return s;
 }
 
-// One case: W [out, in], X [samples, tokens, in], H from X; fixed < 0: the search.
+// One case: W [out, in], X [samples, tokens, in], H from X; fixed < 0: the search; `map`: a loaded bit map.
 void expect_case(const SafetensorsFile& f, const std::string& key, const at::Tensor& W, const at::Tensor& X,
-                 const at::Tensor& H, int bits, int64_t fixed) {
+                 const at::Tensor& H, int bits, int64_t fixed, const std::vector<int>* map = nullptr) {
   SlimLlmOptions o;
   o.bits = bits;
   o.fixed_count = fixed;
   int64_t count = fixed;
   at::Tensor h = H;
-  if (fixed < 0) {
+  if (fixed < 0 && !map) {
     h = slim_salience_hessian(H);
     SlimCountSearch search(W, h, o);
     for (int64_t s = 0; s < X.size(0); ++s) search.add_sample(X[s], at::matmul(X[s], W.t()));
@@ -46,8 +49,10 @@ void expect_case(const SafetensorsFile& f, const std::string& key, const at::Ten
                                            << (ours - expected).abs().max().item<double>();
     count = search.best_count();
   }
-  EXPECT_EQ(count, test::case_tensor(f, key + ".count").item<int64_t>()) << key << ": the chosen count differs";
-  const QuantizedLinear q = slim_llm_quantize(W, h, o, count, key);
+  if (!map) {
+    EXPECT_EQ(count, test::case_tensor(f, key + ".count").item<int64_t>()) << key << ": the chosen count differs";
+  }
+  const QuantizedLinear q = slim_llm_quantize(W, h, o, map ? 0 : count, key, map);
   const at::Tensor bits_expected = test::case_tensor(f, key + ".group_bits");
   EXPECT_TRUE(at::equal(q.tensors.at("group_bits").to(at::kLong), bits_expected))
       << key << ": bit maps differ: " << join(q.tensors.at("group_bits")) << " vs " << join(bits_expected);
@@ -69,6 +74,8 @@ TEST(SlimLlmVsPython, SearchBitMapCodesAndWeightsMatchThePlainImplementation) {
   expect_case(f, "b3_search", W, X, H, 3, -1);
   expect_case(f, "b4_search", W, X, H, 4, -1);
   expect_case(f, "b2_fixed3", W, X, H, 2, 3);
+  const std::vector<int> saved = {2, 3, 2, 3, 3, 3, 4, 4};  // the saved-map path: always asymmetric
+  expect_case(f, "b3_map", W, X, H, 3, -1, &saved);
 }
 
 TEST(SlimLlmVsPython, SmallModelLinearsMatchThePlainImplementation) {

@@ -13,6 +13,7 @@
 #include "framework/store/hdf5_file.h"
 #include "framework/store/shard.h"
 #include "methods/billm.h"
+#include "methods/common/artifact_formats.h"
 #include "methods/pb_llm.h"
 #include "methods/slim_llm.h"
 #include "tests/support/expect_error.h"
@@ -246,6 +247,9 @@ TEST(Shards, BinaryPlanesBitsPerWeightCountEveryStoredBit) {
   EXPECT_TRUE(at::equal(m[2], m[3]));
   EXPECT_TRUE(at::equal(m[0] + m[1] + m[2], at::ones({64, 256}, m.options())));
   EXPECT_DOUBLE_EQ(bi.bits_per_weight, (numel + salient_columns * out + 2 * 16 * 4 * out * 2 + numel + in) / numel);
+  // Width histograms: PB-LLM 1 bit where binarized, 8 elsewhere; BiLLM 2 sign bits on salient columns.
+  EXPECT_EQ(artifact_widths(pb), (std::map<int, double>{{1, binarized / numel}, {8, 1 - binarized / numel}}));
+  EXPECT_EQ(artifact_widths(bi), (std::map<int, double>{{1, 1 - salient_columns / in}, {2, salient_columns / in}}));
   QuantizedBlock block;
   block.linears["mlp.up_proj"] = bi;
   {
@@ -275,6 +279,7 @@ TEST(Shards, MixedUniformRoundTripsCountsItsBitsAndIsChecked) {
   std::sort(w_list.begin(), w_list.end());
   ASSERT_EQ(w_list, (std::vector<int64_t>{1, 2, 2, 3}));
   EXPECT_DOUBLE_EQ(q.bits_per_weight, (per_row * 64 + 8 * 4) / (64.0 * 512));
+  EXPECT_EQ(artifact_widths(q), (std::map<int, double>{{1, 0.25}, {2, 0.5}, {3, 0.25}}));
   QuantizedBlock block;
   block.linears["mlp.up_proj"] = q;
   {
