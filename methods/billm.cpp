@@ -60,19 +60,24 @@ at::Tensor mse(const at::Tensor& a, const at::Tensor& b) { return (a - b).pow(2)
 // minimum): one host read per search.
 int64_t first_minimum(const std::vector<at::Tensor>& errors) { return at::stack(errors).argmin().item<int64_t>(); }
 
-// NumPy's np.quantile(x, q) (method "linear") for fp32 x and q, as NumPy computes it in fp32:
-// v = (n − 1)·q, a = x_(floor v), b = x_(floor v + 1), t = v − floor v, then a + (b − a)·t, or
-// b − (b − a)·(1 − t) where t >= 0.5. q [m] fp32 on the CPU; returns [m] fp32 on the CPU.
-at::Tensor numpy_quantiles(const at::Tensor& x, const at::Tensor& q) {
+// np.quantile(x, q) (method "linear") for fp32 x and q as NumPy 1.24.3 computes it -- the version
+// BiLLM's requirements.txt pins (NumPy 2 computes in fp32 and differs in the last bits): the
+// virtual index v = (n − 1)·q in fp32 while n − 1 fits in uint16 (value-based casting), in float64
+// beyond; t = v − floor v, a = x_(floor v), b = x_(floor v + 1); then in float64 a + (b − a)·t, or
+// b − (b − a)·(1 − t) where t >= 0.5, with b − a in fp32. The result is rounded to fp32, as the
+// reference's comparison with an fp32 tensor rounds it. q [m] fp32 on the CPU -> [m] fp32 on the CPU.
+at::Tensor numpy124_quantiles(const at::Tensor& x, const at::Tensor& q) {
   const at::Tensor sorted = std::get<0>(at::sort(x.flatten()));  // [n]
-  const int64_t n = sorted.numel();
-  const at::Tensor v = q * static_cast<double>(n - 1);  // fp32 product, as NumPy's weak-scalar rule gives
-  const at::Tensor lower = at::floor(v), t = v - lower;
-  const at::Tensor i = lower.to(at::kLong).clamp(0, n - 1);
-  const at::Tensor ab = sorted.index_select(0, at::cat({i, (i + 1).clamp_max(n - 1)}).to(x.device())).cpu();
-  const at::Tensor a = ab.narrow(0, 0, q.numel()), b = ab.narrow(0, q.numel(), q.numel());
-  const at::Tensor diff = b - a;
-  return at::where(t >= 0.5, b - diff * (1 - t), a + diff * t);
+  const int64_t n1 = sorted.numel() - 1;
+  const at::Tensor v = n1 <= 65535 ? (q * static_cast<double>(n1)).to(at::kDouble)  // an fp32 product
+                                   : q.to(at::kDouble) * static_cast<double>(n1);
+  const at::Tensor lower = at::floor(v), t = v - lower;  // float64
+  const at::Tensor i = lower.to(at::kLong).clamp(0, n1);
+  const at::Tensor ab = sorted.index_select(0, at::cat({i, (i + 1).clamp_max(n1)}).to(x.device())).cpu();
+  const at::Tensor a = ab.narrow(0, 0, q.numel()), b = ab.narrow(0, q.numel(), q.numel());  // fp32
+  const at::Tensor d = (b - a).to(at::kDouble);
+  const at::Tensor a64 = a.to(at::kDouble), b64 = b.to(at::kDouble);
+  return at::where(t >= 0.5, b64 - d * (1 - t), a64 + d * t).to(at::kFloat);
 }
 
 class StructuralBinarizer : public ArtifactColumnQuantizer {
@@ -109,7 +114,7 @@ class StructuralBinarizer : public ArtifactColumnQuantizer {
 
     // The split of the rest at one of 81 quantiles of |T| off the salient columns.
     const at::Tensor magnitude = (t * rest).abs();                              // [rows, n]
-    const at::Tensor borders = numpy_quantiles(magnitude, quantiles_);          // [81] CPU
+    const at::Tensor borders = numpy124_quantiles(magnitude, quantiles_);          // [81] CPU
     const at::Tensor borders_dev = borders.to(t.device());
     errors.clear();
     for (int64_t p = 0; p < borders.numel(); ++p) {

@@ -87,19 +87,23 @@ struct GroupQuantizer {
       return;
     }
     maxq = std::pow(2.0, b) - 1;
-    // Salient elements: sensitivity at least the smallest |z-score| > 2 outlier of the group.
+    // maxq as a tensor on w's device, as the reference holds it: CUDA divides by a host scalar as a
+    // multiplication by its reciprocal (another rounding), by a device tensor truly.
+    const at::Tensor maxq_t = at::scalar_tensor(maxq, w.options());
+    // Salient elements: sensitivity at least the smallest |z-score| > 2 outlier of the group. A
+    // group without one (constant sensitivity, e.g. all inputs dead) stops the reference (torch.min
+    // of nothing); lowbit treats every element as plain (with lambda_salience 1 the split is moot).
     const at::Tensor sens = w.pow(2) / pivot.view({1, -1}).pow(2);
     const at::Tensor z = (sens - sens.mean()) / sens.std();
     const at::Tensor outliers = sens.masked_select(z.abs() > 2);
-    LOWBIT_CHECK(outliers.numel() > 0, "slim-llm: a group without any salience outlier (|z| > 2): the reference's "
-                 "torch.min of an empty tensor fails here too");
-    const at::Tensor salient = sens >= outliers.min(), plain = salient.logical_not();
+    const at::Tensor salient = outliers.numel() > 0 ? sens >= outliers.min() : at::zeros_like(sens, at::kBool);
+    const at::Tensor plain = salient.logical_not();
     const at::Tensor zeros = at::zeros({w.size(0)}, w.options());
     at::Tensor xmin = at::minimum(std::get<0>(w.min(1)), zeros), xmax = at::maximum(std::get<0>(w.max(1)), zeros);
     const at::Tensor both_zero = (xmin == 0).logical_and(xmax == 0);
     xmin = at::where(both_zero, at::full_like(xmin, -1), xmin);
     xmax = at::where(both_zero, at::full_like(xmax, 1), xmax);
-    scale = (xmax - xmin) / maxq;
+    scale = (xmax - xmin) / maxq_t;
     zero = symmetric ? at::full_like(scale, (maxq + 1) / 2) : at::round(-xmin / scale);
     at::Tensor best = at::full({w.size(0)}, std::numeric_limits<float>::infinity(), w.options());
     const at::TensorOptions cpu = at::TensorOptions().dtype(at::kFloat);
@@ -109,7 +113,7 @@ struct GroupQuantizer {
     for (int64_t i = 0; i < factors.size(0); ++i) {
       const at::Tensor p = factors.select(0, i);
       const at::Tensor xmin1 = p * xmin, xmax1 = p * xmax;
-      const at::Tensor scale1 = (xmax1 - xmin1) / maxq;
+      const at::Tensor scale1 = (xmax1 - xmin1) / maxq_t;
       const at::Tensor zero1 = symmetric ? zero : at::round(-xmin1 / scale1);
       const at::Tensor s1 = scale1.unsqueeze(1), z1 = zero1.unsqueeze(1);
       const at::Tensor wq = s1 * (at::clamp(at::round(w / s1) + z1, 0, maxq) - z1);
@@ -195,6 +199,12 @@ class SlimLlm : public Method {
       : o_(o), map_(std::move(map)), map_path_(std::move(map_path)) {}
   void check_model(const LlamaConfig& c, const std::string& where) const override {
     check_group_size_divides(o_.group_size, c, where);
+    if (o_.fixed_count > 0)
+      for (const BlockLinear& l : block_linears()) {
+        const int64_t groups = linear_input_size(c, l.input) / o_.group_size;
+        LOWBIT_CHECK(2 * o_.fixed_count <= groups, where, ": key 'method.fixed_count': ", o_.fixed_count,
+                     " groups at b-1 and as many at b+1 do not fit in ", l.module, "'s ", groups, " groups");
+      }
     if (map_path_.empty()) return;
     for (int64_t b = 0; b < c.num_hidden_layers; ++b)  // the whole map, before anything runs
       for (const BlockLinear& l : block_linears()) {
@@ -415,8 +425,10 @@ void register_slim_llm(MethodRegistry& r) {
            LOWBIT_CHECK(o.bits >= 2 && o.bits <= 7, p.file(), ": method.bits must be in [2, 7] (groups at bits + 1 "
                         "are stored one code per byte), got ", o.bits);
            LOWBIT_CHECK(o.group_size >= 1, p.file(), ": method.group_size must be >= 1 (SliM-LLM's widths are per group)");
-           LOWBIT_CHECK(o.percdamp >= 0 && o.norm > 0 && o.lambda_salience >= 0 && o.fixed_count >= -1, p.file(),
-                        ": method.damp >= 0, method.norm > 0, method.lambda_salience >= 0, method.fixed_count >= -1");
+           LOWBIT_CHECK(o.percdamp >= 0 && o.norm > 0 && o.lambda_salience >= 0, p.file(),
+                        ": method.damp >= 0, method.norm > 0 and method.lambda_salience >= 0");
+           LOWBIT_CHECK(o.fixed_count == -1 || o.fixed_count >= 1, p.file(), ": method.fixed_count must be -1 (search) "
+                        "or >= 1, got ", o.fixed_count, " (the reference's argsort()[-0:] would put every group at b+1)");
            LOWBIT_CHECK(map_path.empty() || o.fixed_count == -1, p.file(),
                         ": method.bit_map and method.fixed_count both set the widths; give one");
            SlimBitMap map = map_path.empty() ? SlimBitMap{} : read_slim_bit_map(map_path, o.bits);

@@ -74,8 +74,12 @@ void File::check_storage(hid_t ds, hid_t space, const std::vector<hsize_t>& dims
                  ": dataset ", dataset, ": chunk ", i, " is damaged (", size, " bytes)");
     total += static_cast<long double>(size - 4);  // the data of a chunk, without its checksum
   }
-  // Chunks are stored whole (no compression): together they hold at least the declared elements.
-  LOWBIT_CHECK(total >= numel * element_size, path_, ": dataset ", dataset, " holds ", static_cast<double>(total),
+  // Uncompressed chunks together hold at least the declared elements (deflated ones are checked by
+  // their checksums when read).
+  size_t n = 0;
+  unsigned flags = 0;
+  const bool deflated = H5Pget_filter_by_id2(dcpl.get(), H5Z_FILTER_DEFLATE, &flags, &n, nullptr, 0, nullptr, nullptr) >= 0;
+  LOWBIT_CHECK(deflated || total >= numel * element_size, path_, ": dataset ", dataset, " holds ", static_cast<double>(total),
                " bytes in its chunks, fewer than its shape needs: the file is damaged or truncated");
 }
 
@@ -152,13 +156,16 @@ void File::write_tensor(const std::string& dataset, const at::Tensor& t) {
   const hid_t type = mem_type(c.scalar_type());
   // Chunked with the Fletcher32 filter: every chunk carries a checksum HDF5 verifies on read.
   // Chunks are whole rows, at most ~16 MiB (HDF5 caps a chunk at 4 GiB; a 70B Hessian is 3.3 GB).
+  // One-byte data (codes, masks, signs: a few bits of information per byte) is deflated first, at
+  // level 1: BiLLM's four mask and four sign planes would otherwise take 8 bytes per weight.
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   if (c.dim() >= 1 && c.numel() > 0) {
     std::vector<hsize_t> chunk = dims;
     const hsize_t row_bytes = static_cast<hsize_t>(c.numel() / c.size(0) * c.element_size());
     chunk[0] = std::clamp<hsize_t>((hsize_t{16} << 20) / std::max<hsize_t>(row_bytes, 1), 1, dims[0]);
+    const bool deflate = c.element_size() == 1 && H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0;
     LOWBIT_CHECK(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()) >= 0 &&
-                     H5Pset_fletcher32(dcpl.get()) >= 0,
+                     (!deflate || H5Pset_deflate(dcpl.get(), 1) >= 0) && H5Pset_fletcher32(dcpl.get()) >= 0,
                  path_, ": cannot set up checksummed storage for ", dataset);
   }
   Handle ds(H5Dcreate2(id(), dataset.c_str(), type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), H5Dclose);

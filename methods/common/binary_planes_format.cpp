@@ -120,11 +120,11 @@ double binary_planes_bits(const QuantizedLinear& q) {
   const at::Tensor& mask = q.tensors.at("planes.mask");
   const int64_t K = mask.size(0), out = mask.size(1), in = mask.size(2);
   const double numel = static_cast<double>(out * in);
-  double bits = mask.to(at::kLong).sum().item<double>();  // sign bits
+  double bits = mask.sum(at::kLong).item<double>();  // sign bits
   const int64_t groups = q.tensors.at("planes.alpha").size(2);
   bits += 2.0 * 16 * K * out * groups;
   if (has_salient(q))
-    bits += (numel - mask.amax(0).to(at::kLong).sum().item<double>()) * q.bits + out * (16.0 + q.bits);
+    bits += (numel - mask.amax(0).sum(at::kLong).item<double>()) * q.bits + out * (16.0 + q.bits);
   return (bits + membership_bits(q)) / numel;
 }
 
@@ -140,11 +140,12 @@ ArtifactFormat binary_planes_format() {
   f.bits_per_weight = binary_planes_bits;
   // Per weight: the number of planes that apply (sign bits), or the salient part's width.
   f.widths = [](const QuantizedLinear& q) {
-    const at::Tensor planes = q.tensors.at("planes.mask").to(at::kLong).sum(0).flatten();  // [out * in]
-    const at::Tensor count = at::bincount(planes.cpu()).to(at::kDouble) / static_cast<double>(planes.numel());
+    const at::Tensor& mask = q.tensors.at("planes.mask");
+    const at::Tensor planes = mask.sum(0, false, at::kByte);  // [out, in] planes applying, <= K
+    const double numel = static_cast<double>(planes.numel());
     std::map<int, double> out;
-    for (int64_t k = 0; k < count.size(0); ++k) {
-      const double share = count[k].item<double>();
+    for (int64_t k = 0; k <= mask.size(0); ++k) {
+      const double share = (planes == k).sum(at::kLong).item<double>() / numel;
       if (share > 0) out[k == 0 ? q.bits : static_cast<int>(k)] += share;
     }
     return out;

@@ -1,10 +1,14 @@
 """Expected BiLLM results from a plain PyTorch transcription of METHODS.md §10 (Aaronhuang-778/BiLLM:
 BRAGPTQ.fasterquant, binary.high_order_residual, utils/structure.structural_guassian_distribution,
 utils/autosearch.structural_searching, utils/mask.generate_structural_mask, as run.py calls them with
-`braq --blocksize 128 --salient_metric hessian`), independent of lowbit's C++.
+`braq --blocksize 128 --salient_metric hessian`), independent of lowbit's C++. The split search's
+np.quantile is NumPy 1.24.3's (the reference's pin), written out: quantile_numpy124; `--check-numpy124
+DIR` compares it with a NumPy 1.24.3 installed in DIR (run once by hand, docs/methods/billm.md).
 
 Usage: make_billm_cases.py OUT.safetensors [MODEL_DIR TOKENIZER_JSON TRAIN_TXT]
-Writes W (F32 [64, 512], an outlier column, a dead input), H (F32 [512, 512]), and per case
+Writes W (F32 [64, 512], an outlier column, a dead input), H (F32 [512, 512]), and per case (and
+"tall.W" / "tall.H", a 640 x 256 weight whose blocks take NumPy 1.24's float64 quantile path, case
+"tall.hessian_up50")
   <case>.salient   i64 [blocks]     the salient-column count chosen per 128-column block
   <case>.split     f32 [blocks]     the split threshold chosen per block (a quantile of |T| off the salient columns)
   <case>.mask      u8 [4, rows, cols]  the masks of the four planes: M1 (order 1), M2 (order 1), M3, M3 (order 2)
@@ -46,6 +50,22 @@ def residual_binarize(x, mask, order, planes=None):
     return acc
 
 
+def quantile_numpy124(x, q):
+    """np.quantile(x, q) (method "linear") of fp32 x and q as NumPy 1.24.3 -- the version BiLLM's
+    requirements.txt pins -- computes it. Its value-based casting makes the virtual index (n - 1) q
+    fp32 while n - 1 fits in uint16 and float64 beyond; the weight t = index - floor(index) and the
+    interpolation a + (b - a) t, or b - (b - a)(1 - t) where t >= 0.5, are float64 (b - a in fp32).
+    (NumPy 2 keeps the index, t and the result in fp32.)"""
+    x = np.sort(x)
+    n1 = x.size - 1
+    v = np.float32(n1) * q if n1 <= 65535 else np.float64(n1) * q.astype(np.float64)
+    lo = np.floor(v).astype(np.intp)
+    t = v - lo  # float64
+    a, b = x[lo], x[np.minimum(lo + 1, n1)]
+    d = b - a  # fp32
+    return np.where(t >= 0.5, b - d * (1 - t), a + d * t)  # float64
+
+
 def mse(a, b):
     return torch.mean((a - b) ** 2)
 
@@ -73,7 +93,7 @@ def search(T, up_lim):
     g3 = residual_binarize(T, m3, 2)
     flat = torch.abs(T * ~m3).view(-1)
     q = torch.linspace(0.10, 0.90, 81)
-    borders = torch.tensor(np.quantile(flat.numpy(), q=q.numpy()))
+    borders = torch.tensor(quantile_numpy124(flat.numpy(), q.numpy()))  # float64, compared as fp32
     best, split = float("inf"), None
     for p in borders:
         m1, m2 = split_masks(T, m3, p)
@@ -111,7 +131,35 @@ def billm(W, H, up_lim, blocksize=128, percdamp=0.01):
     return {"salient": salient, "split": splits, "mask": mask, "sign": sign, "alpha": alpha, "mu": mu, "weight": W}
 
 
+def check_numpy124(lib):
+    """quantile_numpy124 against the real NumPy 1.24.3 (in `lib`, run in a process of its own) on
+    magnitudes shaped like the search's: |T| of random blocks, a third of them zeros."""
+    import subprocess
+    import tempfile
+    rng = np.random.RandomState(0)
+    q = torch.linspace(0.10, 0.90, 81).numpy()
+    with tempfile.TemporaryDirectory() as d:
+        cases = []
+        for i, n in enumerate((128 * 64, 128 * 1000, 128 * 4096)):
+            x = (np.abs(rng.randn(n)) ** rng.uniform(1, 4)).astype(np.float32)
+            x[: n // 3] = 0
+            np.save(f"{d}/x{i}.npy", x)
+            cases.append(quantile_numpy124(x, q))
+        np.save(f"{d}/q.npy", q)
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); import numpy as np; q = np.load(sys.argv[2] + '/q.npy');"
+                "[np.save(f'{sys.argv[2]}/r{i}.npy', np.quantile(np.load(f'{sys.argv[2]}/x{i}.npy'), q=q)) for i in range(3)];"
+                "print(np.__version__)")
+        version = subprocess.run([sys.executable, "-S", "-c", code, lib, d], check=True, capture_output=True,
+                                 text=True).stdout.strip()
+        same = [np.array_equal(np.load(f"{d}/r{i}.npy"), c) for i, c in enumerate(cases)]
+        newer = [np.array_equal(np.quantile(np.load(f"{d}/x{i}.npy"), q=q).astype(np.float64), c) for i, c in enumerate(cases)]
+    print(f"quantile_numpy124 vs NumPy {version}: identical {same}; NumPy {np.__version__} identical {newer}")
+    sys.exit(0 if all(same) else 1)
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--check-numpy124":
+        check_numpy124(sys.argv[2])
     if len(sys.argv) not in (2, 5):
         sys.exit(__doc__)
     torch.set_grad_enabled(False)
@@ -128,6 +176,13 @@ def main():
     for name, up_lim in CASES.items():
         for k, v in billm(W, H, up_lim).items():
             out[f"{name}.{k}"] = v.contiguous()
+    # A taller weight: 640 x 128 magnitudes per block, past NumPy 1.24's fp32 virtual index (n - 1 > 65535).
+    Wt = torch.randn(640, 256) * 0.05
+    Xt = torch.randn(1024, 256) @ (torch.randn(256, 256) * 0.2 + torch.eye(256))
+    Ht = 2.0 / 8 * (Xt.t() @ Xt)
+    out["tall.W"], out["tall.H"] = Wt.contiguous(), Ht.contiguous()
+    for k, v in billm(Wt, Ht, 50).items():
+        out[f"tall.hessian_up50.{k}"] = v.contiguous()
     if len(sys.argv) == 5:
         tiny = make_pb_llm_cases.tiny_linears(*sys.argv[2:5], {"self_attn.q_proj": "attention",
                                                               "mlp.down_proj": "mlp_down"})

@@ -51,6 +51,8 @@ TEST(BillmVsPython, SearchesMasksPlanesAndWeightsMatchThePlainImplementation) {
   const at::Tensor W = test::case_tensor(f, "W"), H = test::case_tensor(f, "H");
   expect_case(f, "hessian_up50", W, H, 50);
   expect_case(f, "hessian_up8", W, H, 8);
+  // 640 rows: 81920 magnitudes per block, where NumPy 1.24 computes the quantile index in float64.
+  expect_case(f, "tall.hessian_up50", test::case_tensor(f, "tall.W"), test::case_tensor(f, "tall.H"), 50);
 }
 
 TEST(BillmVsPython, SmallModelLinearsMatchThePlainImplementation) {
