@@ -156,7 +156,7 @@ rows:
     svg = ET.parse(os.path.join(work, "plot.svg")).getroot()
     check(svg.tag.endswith("svg") and svg.get("width") == "800" and svg.get("height") == "500", "svg: size")
     lines = [e for e in svg.iter() if e.tag.endswith("polyline")]
-    check(len(lines) == 8, f"svg: {len(lines)} polylines (want lowbit and paper for rtn, gptq, awq, smoothquant)")
+    check(len(lines) == 12, f"svg: {len(lines)} polylines (want lowbit and paper for rtn, gptq, awq, smoothquant, billm, slim-llm)")
     if failures:
         sys.exit(f"{len(failures)} check(s) failed")
     print("sweep and report checks passed")
