@@ -195,13 +195,9 @@ class Billm : public Method {
     return n;
   }
   QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const override {
-    QuantizedBlock out;
-    for (const BlockLinear& l : block_linears()) {
-      if (!which.contains(l)) continue;
-      out.linears.emplace(l.module, billm_quantize(ctx.weights().*l.weight, ctx.statistics().get(Statistic::Hessian, l.input),
-                                                   o_, std::string("billm: ") + l.module));
-    }
-    return out;
+    return quantize_each_linear(ctx, which, [&](const at::Tensor& w, const at::Tensor& h, const std::string& module) {
+      return billm_quantize(w, h, o_, "billm: " + module);
+    });
   }
 
  private:

@@ -25,18 +25,15 @@ class Gptq : public Method {
   }
 
   QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const override {
-    QuantizedBlock out;
-    for (const BlockLinear& l : block_linears()) {
-      if (!which.contains(l)) continue;
-      GptqResult r = gptq_quantize(ctx.weights().*l.weight, ctx.statistics().get(Statistic::Hessian, l.input), opt_);
+    return quantize_each_linear(ctx, which, [&](const at::Tensor& w, const at::Tensor& h, const std::string& module) {
+      GptqResult r = gptq_quantize(w, h, opt_);
       // The artifact is decoded through the format registry, as a resumed block is (the solver's
       // own dequantized columns are the same numbers: scale * (q - zero)).
       QuantizedLinear q = uniform_linear(r.codes, r.scale, r.zero, r.g_idx, opt_.quant.bits, opt_.quant.group_size,
-                                         opt_.quant.symmetric, std::string("gptq: ") + l.module);
+                                         opt_.quant.symmetric, "gptq: " + module);
       q.loss = r.losses.sum().item<double>();
-      out.linears.emplace(l.module, std::move(q));
-    }
-    return out;
+      return q;
+    });
   }
 
  private:

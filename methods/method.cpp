@@ -127,6 +127,17 @@ int64_t linear_input_size(const LlamaConfig& c, LinearInput in) {
   return 0;
 }
 
+QuantizedBlock quantize_each_linear(
+    const BlockContext& ctx, const LinearSet& which,
+    const std::function<QuantizedLinear(const at::Tensor& w, const at::Tensor& h, const std::string& module)>& quantize) {
+  QuantizedBlock out;
+  for (const BlockLinear& l : block_linears())
+    if (which.contains(l))
+      out.linears.emplace(l.module,
+                          quantize(ctx.weights().*l.weight, ctx.statistics().get(Statistic::Hessian, l.input), l.module));
+  return out;
+}
+
 void check_group_size_divides(int64_t group_size, const LlamaConfig& c, const std::string& where) {
   if (group_size == 0) return;
   for (const BlockLinear& l : block_linears()) {

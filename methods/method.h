@@ -131,6 +131,12 @@ class Method {
   virtual QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const = 0;
 };
 
+// The linears of `which` in ctx's block, each quantized alone from its weight [out, in] and the
+// Hessian of its input (GPTQ, PB-LLM, BiLLM): quantize(w, h, module) per linear.
+QuantizedBlock quantize_each_linear(
+    const BlockContext& ctx, const LinearSet& which,
+    const std::function<QuantizedLinear(const at::Tensor& w, const at::Tensor& h, const std::string& module)>& quantize);
+
 struct MethodInfo {
   std::string name;
   std::string summary;

@@ -105,14 +105,9 @@ class PbLlm : public Method {
     return n;
   }
   QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const override {
-    QuantizedBlock out;
-    for (const BlockLinear& l : block_linears()) {
-      if (!which.contains(l)) continue;
-      QuantizedLinear a = pb_llm_quantize(ctx.weights().*l.weight, ctx.statistics().get(Statistic::Hessian, l.input),
-                                          o_, std::string("pb-llm: ") + l.module);
-      out.linears.emplace(l.module, std::move(a));
-    }
-    return out;
+    return quantize_each_linear(ctx, which, [&](const at::Tensor& w, const at::Tensor& h, const std::string& module) {
+      return pb_llm_quantize(w, h, o_, "pb-llm: " + module);
+    });
   }
 
  private:
