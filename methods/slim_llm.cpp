@@ -117,8 +117,11 @@ struct GroupQuantizer {
       const at::Tensor zero1 = symmetric ? zero : at::round(-xmin1 / scale1);
       const at::Tensor s1 = scale1.unsqueeze(1), z1 = zero1.unsqueeze(1);
       const at::Tensor wq = s1 * (at::clamp(at::round(w / s1) + z1, 0, maxq) - z1);
-      const at::Tensor e_plain = at::nansum((at::where(plain, wq, nan) - at::where(plain, w, nan)).abs().pow(norm), 1);
-      const at::Tensor e_salient = at::nansum((at::where(salient, wq, nan) - at::where(salient, w, nan)).abs().pow(norm), 1);
+      // |Q(w) − w|^norm once (the reference forms it twice, NaN-masked per part: the same values),
+      // then summed per row over each part.
+      const at::Tensor e = (wq - w).abs().pow(norm);
+      const at::Tensor e_plain = at::nansum(at::where(plain, e, nan), 1);
+      const at::Tensor e_salient = at::nansum(at::where(salient, e, nan), 1);
       const at::Tensor err = e_plain + lambda * e_salient;
       const at::Tensor better = err < best;
       best = at::where(better, err, best);
