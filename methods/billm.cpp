@@ -179,7 +179,7 @@ class StructuralBinarizer : public ArtifactColumnQuantizer {
   int64_t i1_ = 0;
 };
 
-class Billm : public Method {
+class Billm : public PerLinearHessianMethod {
  public:
   explicit Billm(BillmOptions o) : o_(o) {}
   void check_model(const LlamaConfig& c, const std::string& where) const override {
@@ -189,15 +189,8 @@ class Billm : public Method {
                    " columns, which do not divide ", l.module, "'s ", in, " inputs");
     }
   }
-  MethodNeeds needs() const override {
-    MethodNeeds n;
-    n.statistics = {Statistic::Hessian};
-    return n;
-  }
-  QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const override {
-    return quantize_each_linear(ctx, which, [&](const at::Tensor& w, const at::Tensor& h, const std::string& module) {
-      return billm_quantize(w, h, o_, "billm: " + module);
-    });
+  QuantizedLinear quantize_linear(const at::Tensor& w, const at::Tensor& h, const std::string& module) const override {
+    return billm_quantize(w, h, o_, "billm: " + module);
   }
 
  private:
@@ -213,12 +206,8 @@ QuantizedLinear billm_quantize(const at::Tensor& w, const at::Tensor& h, const B
   LOWBIT_CHECK(o.salient_up_lim >= 2 && o.salient_up_lim <= o.block_size, where, ": up_lim must be in [2, ",
                o.block_size, "], got ", o.salient_up_lim);
   StructuralBinarizer q(o, decisions);
-  ErrorFeedbackOptions loop;
-  loop.percdamp = o.percdamp;
-  loop.block_size = o.block_size;
-  loop.intra_block_updates = false;                   // the reference never updates inside a block
-  loop.factorization = GptqFactorization::Reference;  // the reference's three factorisations, bit for bit
-  return error_feedback_artifact(w, h, q, loop, where);
+  // The reference never updates inside a block: only the lazy update after it.
+  return error_feedback_artifact(w, h, q, reference_loop(o.percdamp, o.block_size, /*intra_block_updates=*/false), where);
 }
 
 void register_billm(MethodRegistry& r) {

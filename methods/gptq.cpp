@@ -11,29 +11,26 @@
 namespace lowbit {
 namespace {
 
-class Gptq : public Method {
+class Gptq : public PerLinearHessianMethod {
  public:
   Gptq(GptqOptions opt, bool true_sequential) : opt_(opt), true_sequential_(true_sequential) {}
   void check_model(const LlamaConfig& c, const std::string& where) const override {
     check_group_size_divides(opt_.quant.group_size, c, where);
   }
   MethodNeeds needs() const override {
-    MethodNeeds n;
-    n.statistics = {Statistic::Hessian};
+    MethodNeeds n = PerLinearHessianMethod::needs();
     n.true_sequential = true_sequential_;
     return n;
   }
 
-  QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const override {
-    return quantize_each_linear(ctx, which, [&](const at::Tensor& w, const at::Tensor& h, const std::string& module) {
-      GptqResult r = gptq_quantize(w, h, opt_);
-      // The artifact is decoded through the format registry, as a resumed block is (the solver's
-      // own dequantized columns are the same numbers: scale * (q - zero)).
-      QuantizedLinear q = uniform_linear(r.codes, r.scale, r.zero, r.g_idx, opt_.quant.bits, opt_.quant.group_size,
-                                         opt_.quant.symmetric, "gptq: " + module);
-      q.loss = r.losses.sum().item<double>();
-      return q;
-    });
+  QuantizedLinear quantize_linear(const at::Tensor& w, const at::Tensor& h, const std::string& module) const override {
+    GptqResult r = gptq_quantize(w, h, opt_);
+    // The artifact is decoded through the format registry, as a resumed block is (the solver's own
+    // dequantized columns are the same numbers: scale * (q - zero)).
+    QuantizedLinear q = uniform_linear(r.codes, r.scale, r.zero, r.g_idx, opt_.quant.bits, opt_.quant.group_size,
+                                       opt_.quant.symmetric, "gptq: " + module);
+    q.loss = r.losses.sum().item<double>();
+    return q;
   }
 
  private:

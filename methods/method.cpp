@@ -127,14 +127,18 @@ int64_t linear_input_size(const LlamaConfig& c, LinearInput in) {
   return 0;
 }
 
-QuantizedBlock quantize_each_linear(
-    const BlockContext& ctx, const LinearSet& which,
-    const std::function<QuantizedLinear(const at::Tensor& w, const at::Tensor& h, const std::string& module)>& quantize) {
+MethodNeeds PerLinearHessianMethod::needs() const {
+  MethodNeeds n;
+  n.statistics = {Statistic::Hessian};
+  return n;
+}
+
+QuantizedBlock PerLinearHessianMethod::quantize_block(const BlockContext& ctx, const LinearSet& which) const {
   QuantizedBlock out;
   for (const BlockLinear& l : block_linears())
     if (which.contains(l))
-      out.linears.emplace(l.module,
-                          quantize(ctx.weights().*l.weight, ctx.statistics().get(Statistic::Hessian, l.input), l.module));
+      out.linears.emplace(
+          l.module, quantize_linear(ctx.weights().*l.weight, ctx.statistics().get(Statistic::Hessian, l.input), l.module));
   return out;
 }
 

@@ -131,11 +131,17 @@ class Method {
   virtual QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const = 0;
 };
 
-// The linears of `which` in ctx's block, each quantized alone from its weight [out, in] and the
-// Hessian of its input (GPTQ, PB-LLM, BiLLM): quantize(w, h, module) per linear.
-QuantizedBlock quantize_each_linear(
-    const BlockContext& ctx, const LinearSet& which,
-    const std::function<QuantizedLinear(const at::Tensor& w, const at::Tensor& h, const std::string& module)>& quantize);
+// A method that quantizes each linear alone from its weight [out, in] and the Hessian of its input
+// (GPTQ, PB-LLM, BiLLM): needs the Hessian; quantize_block runs quantize_linear on each linear of `which`.
+class PerLinearHessianMethod : public Method {
+ public:
+  MethodNeeds needs() const override;
+  QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const override;
+
+ protected:
+  // `module`: "self_attn.q_proj", ... (for messages).
+  virtual QuantizedLinear quantize_linear(const at::Tensor& w, const at::Tensor& h, const std::string& module) const = 0;
+};
 
 struct MethodInfo {
   std::string name;

@@ -93,21 +93,14 @@ class PartialBinarizer : public ArtifactColumnQuantizer {
   int64_t g_ = 0;
 };
 
-class PbLlm : public Method {
+class PbLlm : public PerLinearHessianMethod {
  public:
   explicit PbLlm(PbLlmOptions o) : o_(o) {}
   void check_model(const LlamaConfig& c, const std::string& where) const override {
     check_group_size_divides(o_.group_size, c, where);
   }
-  MethodNeeds needs() const override {
-    MethodNeeds n;
-    n.statistics = {Statistic::Hessian};
-    return n;
-  }
-  QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const override {
-    return quantize_each_linear(ctx, which, [&](const at::Tensor& w, const at::Tensor& h, const std::string& module) {
-      return pb_llm_quantize(w, h, o_, "pb-llm: " + module);
-    });
+  QuantizedLinear quantize_linear(const at::Tensor& w, const at::Tensor& h, const std::string& module) const override {
+    return pb_llm_quantize(w, h, o_, "pb-llm: " + module);
   }
 
  private:
@@ -118,11 +111,7 @@ class PbLlm : public Method {
 
 QuantizedLinear pb_llm_quantize(const at::Tensor& w, const at::Tensor& h, const PbLlmOptions& o, const std::string& where) {
   PartialBinarizer q(o);
-  ErrorFeedbackOptions loop;
-  loop.percdamp = o.percdamp;
-  loop.block_size = o.block_size;
-  loop.factorization = GptqFactorization::Reference;  // the reference's three factorisations, bit for bit
-  return error_feedback_artifact(w, h, q, loop, where);
+  return error_feedback_artifact(w, h, q, reference_loop(o.percdamp, o.block_size), where);
 }
 
 void register_pb_llm(MethodRegistry& r) {

@@ -253,11 +253,11 @@ class SlimLlm : public Method {
       }
       ctx.for_each_linear_input([&](int64_t, LinearInput kind, const at::Tensor& x) {
         for (const BlockLinear* l : linears) {
-          if (l->input != kind || searches.at(l->module).candidates() == 0) continue;
-          const at::Tensor w = (ctx.weights().*l->weight).to(x.device(), at::kFloat);
+          SlimCountSearch& search = searches.at(l->module);
+          if (l->input != kind || search.candidates() == 0) continue;
           for (int64_t s = 0; s < x.size(0); ++s) {  // one sample at a time, as the reference's hook sees them
             const at::Tensor xs = x.select(0, s).to(at::kFloat);  // [tokens, in]
-            searches.at(l->module).add_sample(xs, at::matmul(xs, w.t()));
+            search.add_sample(xs, at::matmul(xs, search.weight().t()));
           }
         }
       });
@@ -324,8 +324,9 @@ SlimCountSearch::SlimCountSearch(const at::Tensor& w, const at::Tensor& h_salien
   at::Tensor H = h_salience.to(at::kFloat).clone();  // get_salience factors H' as it is: no further damping
   const at::Tensor U = gptq_detail::damped_inverse_factor(H, 0.0, GptqFactorization::Reference);
   order_ = ascending(group_salience(w_, U, group_size_));
-  for (int64_t g = 0; g < groups; ++g)
-    at_b_.push_back(plain_group_quantize(w_.narrow(1, g * group_size_, group_size_), o.bits));
+  std::vector<at::Tensor> at_b;
+  for (int64_t g = 0; g < groups; ++g) at_b.push_back(plain_group_quantize(w_.narrow(1, g * group_size_, group_size_), o.bits));
+  at_b_ = at::cat(at_b, 1);
   for (int64_t k = 1; k < groups / 2; ++k) {  // candidate k moves one more group down and one more up
     const int64_t lo = order_[k - 1], hi = order_[groups - k];
     low_.push_back(plain_group_quantize(w_.narrow(1, lo * group_size_, group_size_), o.bits - 1));
@@ -338,8 +339,8 @@ void SlimCountSearch::add_sample(const at::Tensor& x, const at::Tensor& y) {
     errors_.emplace_back();
     return;
   }
-  const int64_t groups = static_cast<int64_t>(at_b_.size());
-  at::Tensor wk = at::cat(at_b_, 1).to(x.device());  // [out, in] every group at b
+  const int64_t groups = at_b_.size(1) / group_size_;
+  at::Tensor wk = at_b_.clone();  // [out, in] every group at b, then candidate by candidate
   const at::Tensor target = at::softmax(y, -1).clamp_min(1e-6).log().unsqueeze(0);  // [1, tokens, out]
   std::vector<at::Tensor> errs;
   for (int64_t k = 1; k <= candidates(); ++k) {
@@ -401,11 +402,7 @@ QuantizedLinear slim_llm_quantize(const at::Tensor& w, const at::Tensor& h, cons
   LOWBIT_CHECK(count >= 0 && 2 * count <= groups, where, ": ", count, " groups at b-1 and at b+1 do not fit in ",
                groups, " groups");
   MixedGroupQuantizer q(o, count, bit_map);
-  ErrorFeedbackOptions loop;
-  loop.percdamp = o.percdamp;
-  loop.block_size = o.group_size;
-  loop.factorization = GptqFactorization::Reference;  // the reference's three factorisations, bit for bit
-  return error_feedback_artifact(w, h, q, loop, where);
+  return error_feedback_artifact(w, h, q, reference_loop(o.percdamp, o.group_size), where);
 }
 
 void register_slim_llm(MethodRegistry& r) {

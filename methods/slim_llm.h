@@ -46,12 +46,14 @@ class SlimCountSearch {
   // One calibration sample: x [tokens, in] the linear's input, y [tokens, out] its full-precision output.
   void add_sample(const at::Tensor& x, const at::Tensor& y);
   const std::vector<std::vector<double>>& errors() const { return errors_; }  // [samples][candidates]
+  const at::Tensor& weight() const { return w_; }  // [out, in] fp32: Y = X Wᵀ is the linear's output
   // The count of least mean error over the samples (NumPy's mean, the first minimum); 0 without candidates.
   int64_t best_count() const;
 
  private:
-  at::Tensor w_;                              // [out, in] fp32
-  std::vector<at::Tensor> at_b_, low_, high_;  // per group at b; per candidate k the k-th group's b-1 / b+1 form
+  at::Tensor w_;                     // [out, in] fp32
+  at::Tensor at_b_;                  // [out, in] every group at b bits
+  std::vector<at::Tensor> low_, high_;  // per candidate k: the k-th moved groups at b-1 / b+1 bits
   std::vector<int64_t> order_;                // groups by salience, ascending
   int64_t group_size_;
   std::vector<std::vector<double>> errors_;

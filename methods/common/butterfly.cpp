@@ -30,14 +30,18 @@ std::array<int64_t, 2> butterfly_factors(int64_t n) {
   return f;
 }
 
+// Drawn on the host in float64 by design, not a kernel on a rank's tensors: the same numbers
+// whatever device (or library) the rank computes on is what makes a shard's transform
+// reproducible from its seed. p is at most a few hundred; the blocks then travel to the device.
 at::Tensor random_special_orthogonal(int64_t p, SeededStream& stream) {
-  at::Tensor q = at::eye(p, at::kDouble);
-  if (p == 1) return q;
-  double* Q = q.data_ptr<double>();
+  std::vector<double> Q(p * p, 0.0);  // row-major, starts as I
+  for (int64_t i = 0; i < p; ++i) Q[i * p + i] = 1;
+  auto as_tensor = [&] { return at::tensor(Q, at::kDouble).view({p, p}); };
+  if (p == 1) return as_tensor();
   if (p == 2) {  // QuIP draws 2 × 2 blocks as rotations: [[cos t, sin t], [-sin t, cos t]]
     const double t = stream.uniform() * 2 * M_PI;
-    Q[0] = std::cos(t), Q[1] = std::sin(t), Q[2] = -std::sin(t), Q[3] = std::cos(t);
-    return q;
+    Q = {std::cos(t), std::sin(t), -std::sin(t), std::cos(t)};
+    return as_tensor();
   }
   // Householder QR of a Gaussian A (row-major, in place): A = H_1 ... H_{p-1} R; Q = H_1 ... H_{p-1},
   // then Q · diag(sign R_jj) (Haar), then the first column negated if det Q = -1.
@@ -87,7 +91,7 @@ at::Tensor random_special_orthogonal(int64_t p, SeededStream& stream) {
     }
   if (det_sign < 0)
     for (int64_t i = 0; i < p; ++i) Q[i * p] = -Q[i * p];
-  return q;
+  return as_tensor();
 }
 
 Butterfly make_butterfly(int64_t n, SeededStream& stream) {

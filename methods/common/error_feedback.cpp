@@ -6,6 +6,7 @@
 
 #include "framework/core/error.h"
 #include "methods/common/gptq_solver_detail.h"
+#include "methods/method.h"
 
 namespace lowbit {
 

@@ -17,9 +17,10 @@
 #include <string>
 
 #include "methods/common/gptq_solver.h"
-#include "methods/method.h"
 
 namespace lowbit {
+
+struct QuantizedLinear;  // methods/method.h
 
 class ColumnQuantizer {
  public:
@@ -47,6 +48,17 @@ struct ErrorFeedbackOptions {
   bool intra_block_updates = true; // false: a column's error reaches only the columns after its block
   GptqFactorization factorization = GptqFactorization::Reversed;
 };
+
+// The loop as the GPTQ-family references run it (PB-LLM, BiLLM, SliM-LLM): their three
+// factorisations bit for bit, no act-order; intra_block_updates false for BiLLM.
+inline ErrorFeedbackOptions reference_loop(double percdamp, int64_t block_size, bool intra_block_updates = true) {
+  ErrorFeedbackOptions o;
+  o.percdamp = percdamp;
+  o.block_size = block_size;
+  o.intra_block_updates = intra_block_updates;
+  o.factorization = GptqFactorization::Reference;
+  return o;
+}
 
 struct ErrorFeedbackResult {
   at::Tensor weight;  // [rows, cols] fp32, dequantized, original column order

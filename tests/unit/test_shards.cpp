@@ -46,6 +46,15 @@ QuantizedBlock quantized_block(const LlamaWeights& w, int b) {
   return test::quantize_data_free(*MethodRegistry::builtin().get("rtn").create(p), w.blocks[b], w.config, b);
 }
 
+// `block` committed as block 1 of a fresh shard in `dir`, then its mlp.up_proj read back.
+QuantizedLinear round_trip(const test::TempDir& dir, const QuantizedBlock& block) {
+  {
+    ShardWriter writer(dir.file("s.h5"), header());
+    writer.commit_block(1, block);
+  }
+  return ShardReader(dir.file("s.h5")).read_block(1).linears.at("mlp.up_proj");
+}
+
 TEST(Shards, CommittedBlockReadsBackBitForBit) {
   test::TempDir dir;
   const LlamaWeights w = init_llama(small_config(), 7);
@@ -204,11 +213,7 @@ TEST(Shards, BinaryPlanesRoundTripAndAreChecked) {
   const QuantizedLinear q = pb_llm_quantize(w, 0.5 * x.t().matmul(x), o, "test");
   QuantizedBlock block;
   block.linears["mlp.up_proj"] = q;
-  {
-    ShardWriter writer(dir.file("s.h5"), header());
-    writer.commit_block(1, block);
-  }
-  const QuantizedLinear back = ShardReader(dir.file("s.h5")).read_block(1).linears.at("mlp.up_proj");
+  const QuantizedLinear back = round_trip(dir, block);
   EXPECT_EQ(back.format, "binary_planes");
   EXPECT_TRUE(at::equal(back.weight, q.weight));
   EXPECT_DOUBLE_EQ(back.bits_per_weight, q.bits_per_weight);
@@ -252,11 +257,7 @@ TEST(Shards, BinaryPlanesBitsPerWeightCountEveryStoredBit) {
   EXPECT_EQ(artifact_widths(bi), (std::map<int, double>{{1, 1 - salient_columns / in}, {2, salient_columns / in}}));
   QuantizedBlock block;
   block.linears["mlp.up_proj"] = bi;
-  {
-    ShardWriter writer(dir.file("s.h5"), header());
-    writer.commit_block(1, block);
-  }
-  const QuantizedLinear back = ShardReader(dir.file("s.h5")).read_block(1).linears.at("mlp.up_proj");
+  const QuantizedLinear back = round_trip(dir, block);
   EXPECT_TRUE(at::equal(back.weight, bi.weight));
   EXPECT_DOUBLE_EQ(back.bits_per_weight, bi.bits_per_weight);
   // The eight one-byte planes are deflated in the file: well under their 8 bytes per weight.
@@ -284,11 +285,7 @@ TEST(Shards, MixedUniformRoundTripsCountsItsBitsAndIsChecked) {
   EXPECT_EQ(artifact_widths(q), (std::map<int, double>{{1, 0.25}, {2, 0.5}, {3, 0.25}}));
   QuantizedBlock block;
   block.linears["mlp.up_proj"] = q;
-  {
-    ShardWriter writer(dir.file("s.h5"), header());
-    writer.commit_block(1, block);
-  }
-  const QuantizedLinear back = ShardReader(dir.file("s.h5")).read_block(1).linears.at("mlp.up_proj");
+  const QuantizedLinear back = round_trip(dir, block);
   EXPECT_EQ(back.format, "mixed_uniform");
   EXPECT_TRUE(at::equal(back.weight, q.weight));
   EXPECT_DOUBLE_EQ(back.bits_per_weight, q.bits_per_weight);
