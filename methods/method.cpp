@@ -24,8 +24,15 @@ const char* statistic_name(Statistic s) {
     case Statistic::Hessian: return "hessian";
     case Statistic::AbsMax: return "abs_max";
     case Statistic::AbsMean: return "abs_mean";
+    case Statistic::HessianF64: return "hessian_f64";
   }
   return "?";
+}
+
+const std::array<Statistic, 4>& all_statistics() {
+  static const std::array<Statistic, 4> kAll = {Statistic::Hessian, Statistic::AbsMax, Statistic::AbsMean,
+                                                Statistic::HessianF64};
+  return kAll;
 }
 
 bool MethodNeeds::needs(Statistic s) const {
@@ -33,10 +40,16 @@ bool MethodNeeds::needs(Statistic s) const {
 }
 
 std::array<at::Tensor, 4>& BlockStatistics::of(Statistic s) {
-  return s == Statistic::Hessian ? hessian : s == Statistic::AbsMax ? abs_max : abs_mean;
+  return const_cast<std::array<at::Tensor, 4>&>(static_cast<const BlockStatistics&>(*this).of(s));
 }
 const std::array<at::Tensor, 4>& BlockStatistics::of(Statistic s) const {
-  return s == Statistic::Hessian ? hessian : s == Statistic::AbsMax ? abs_max : abs_mean;
+  switch (s) {
+    case Statistic::Hessian: return hessian;
+    case Statistic::AbsMax: return abs_max;
+    case Statistic::AbsMean: return abs_mean;
+    case Statistic::HessianF64: return hessian_f64;
+  }
+  return hessian;
 }
 
 const at::Tensor& BlockStatistics::get(Statistic s, LinearInput in) const {
@@ -161,6 +174,7 @@ MethodRegistry& MethodRegistry::builtin() {
     register_pb_llm(*reg);
     register_billm(*reg);
     register_slim_llm(*reg);
+    register_quip(*reg);
     return reg;
   }();
   return *r;

@@ -38,8 +38,14 @@ const char* linear_input_name(LinearInput in);
 void check_group_size_divides(int64_t group_size, const LlamaConfig& c, const std::string& where);
 
 // Statistics of a linear input the driver can gather (one pass of the block over its inputs).
-enum class Statistic { Hessian, AbsMax, AbsMean };
-const char* statistic_name(Statistic s);  // "hessian", "abs_max", "abs_mean"
+// Hessian: GPTQ's (2/N) Σ X Xᵀ, a running mean in fp32; HessianF64: QuIP's (1/N) Σ X Xᵀ, summed in
+// float64 and divided at the end (QuantMethod.add_batch / post_batch); both stored fp32.
+enum class Statistic { Hessian, AbsMax, AbsMean, HessianF64 };
+const char* statistic_name(Statistic s);  // "hessian", "abs_max", "abs_mean", "hessian_f64"
+// Every kind, in a fixed order (caches, shards and checks iterate over it).
+const std::array<Statistic, 4>& all_statistics();
+// The [in, in] kinds (large; kept in a shard only when asked).
+inline bool is_hessian(Statistic s) { return s == Statistic::Hessian || s == Statistic::HessianF64; }
 
 struct MethodNeeds {
   std::vector<Statistic> statistics;  // of every distinct linear input (METHODS.md §1.1)
@@ -76,6 +82,7 @@ struct BlockStatistics {
   std::array<at::Tensor, 4> hessian;   // [in, in] fp32: (2/N) sum X X^T (METHODS.md §1.3)
   std::array<at::Tensor, 4> abs_max;   // [in] fp32: max over every calibration token of |x|
   std::array<at::Tensor, 4> abs_mean;  // [in] fp32: mean over every calibration token of |x|
+  std::array<at::Tensor, 4> hessian_f64;  // [in, in] fp32: (1/N) sum X X^T, summed in float64
   int64_t sequences = 0;
   std::array<at::Tensor, 4>& of(Statistic s);
   const std::array<at::Tensor, 4>& of(Statistic s) const;
@@ -170,5 +177,6 @@ void register_smoothquant(MethodRegistry& r);
 void register_pb_llm(MethodRegistry& r);
 void register_billm(MethodRegistry& r);
 void register_slim_llm(MethodRegistry& r);
+void register_quip(MethodRegistry& r);
 
 }  // namespace lowbit

@@ -51,23 +51,28 @@ BlockStatistics gather_block_statistics(const BlockWeights& b, const LlamaConfig
   BlockStatistics stats;
   if (needs.statistics.empty()) return stats;
   const bool hessian = needs.needs(Statistic::Hessian), abs_max = needs.needs(Statistic::AbsMax),
-             abs_mean = needs.needs(Statistic::AbsMean);
-  std::vector<std::unique_ptr<HessianAccumulator>> acc(4);
+             abs_mean = needs.needs(Statistic::AbsMean), hessian_f64 = needs.needs(Statistic::HessianF64);
+  std::vector<std::unique_ptr<HessianAccumulator>> acc(4), acc64(4);
   std::vector<std::unique_ptr<AbsAccumulator>> abs(4);
   for (LinearInput in : inputs) {  // fp32 on the block's device, whatever the activations' dtype
     const int k = static_cast<int>(in);
     if (hessian) acc[k] = std::make_unique<HessianAccumulator>(linear_input_size(c, in), hidden.device());
+    if (hessian_f64)
+      acc64[k] = std::make_unique<HessianAccumulator>(linear_input_size(c, in), hidden.device(),
+                                                      HessianAccumulator::Kind::QuipSumF64);
     if (abs_max || abs_mean) abs[k] = std::make_unique<AbsAccumulator>();
   }
   const LinearInputObserver observe = [&](LinearInput in, const at::Tensor& x) {
     const int k = static_cast<int>(in);
     if (acc[k]) acc[k]->add(x);
+    if (acc64[k]) acc64[k]->add(x);
     if (abs[k]) abs[k]->add(x, abs_max, abs_mean);
   };
   for (int64_t s = 0; s < hidden.size(0); s += micro)  // the outputs are not needed: none are kept
     block_forward(b, c, hidden.narrow(0, s, std::min(micro, hidden.size(0) - s)), rope, observe);
   for (int k = 0; k < 4; ++k) {
     if (acc[k]) stats.hessian[k] = acc[k]->hessian();
+    if (acc64[k]) stats.hessian_f64[k] = acc64[k]->hessian();
     if (abs[k] && abs_max) stats.abs_max[k] = abs[k]->max;
     if (abs[k] && abs_mean) stats.abs_mean[k] = abs[k]->sum / static_cast<double>(abs[k]->tokens);
   }
@@ -80,7 +85,7 @@ namespace {
 // The statistics a method will use must be finite: a NaN there comes from the block's inputs, and
 // a solver would fail on it far from the cause (or commit NaN grids).
 void check_finite(const BlockStatistics& stats, int64_t block) {
-  for (Statistic kind : {Statistic::Hessian, Statistic::AbsMax, Statistic::AbsMean})
+  for (Statistic kind : all_statistics())
     for (int k = 0; k < 4; ++k)
       LOWBIT_CHECK(!stats.of(kind)[k].defined() || stats.of(kind)[k].isfinite().all().item<bool>(), "block ", block,
                    ": the ", kind == Statistic::Hessian ? "Hessian" : statistic_name(kind), " of the '", linear_input_name(static_cast<LinearInput>(k)),
@@ -100,8 +105,8 @@ QuantizedBlock calibrate_block(int64_t block_index, const BlockWeights& bw, cons
   const MethodNeeds needs = method.needs();
   // Kept in the shard's /stats: the channel vectors always (a few KB), Hessians when asked (large).
   auto keep = [&](const BlockStatistics& stats) {
-    for (Statistic kind : {Statistic::Hessian, Statistic::AbsMax, Statistic::AbsMean}) {
-      if (kind == Statistic::Hessian && !opt.keep_hessians) continue;
+    for (Statistic kind : all_statistics()) {
+      if (is_hessian(kind) && !opt.keep_hessians) continue;
       for (int k = 0; k < 4; ++k)
         if (stats.of(kind)[k].defined())
           kept[std::string(linear_input_name(static_cast<LinearInput>(k))) + "/" + statistic_name(kind)] =
@@ -115,7 +120,7 @@ QuantizedBlock calibrate_block(int64_t block_index, const BlockWeights& bw, cons
     std::optional<BlockStatistics> cached;
     if (shared) cached = opt.statistics_cache->load(block_index, needs.statistics);
     if (cached)  // read into host memory; the method works on the block's device
-      for (Statistic kind : {Statistic::Hessian, Statistic::AbsMax, Statistic::AbsMean})
+      for (Statistic kind : all_statistics())
         for (at::Tensor& t : cached->of(kind))
           if (t.defined()) t = t.to(hidden.device());
     const BlockStatistics stats =

@@ -14,7 +14,6 @@ namespace lowbit {
 namespace fs = std::filesystem;
 
 namespace {
-const Statistic kStatistics[3] = {Statistic::Hessian, Statistic::AbsMax, Statistic::AbsMean};
 LinearInput input_at(int k) { return static_cast<LinearInput>(k); }
 }  // namespace
 
@@ -41,7 +40,7 @@ std::optional<BlockStatistics> StatisticsCache::load(int64_t block, const std::v
     if (held.find(std::string(",") + statistic_name(k) + ",") == std::string::npos) return std::nullopt;
   BlockStatistics s;
   s.sequences = std::stoll(value("sequences").empty() ? "0" : value("sequences"));
-  for (Statistic kind : kStatistics)
+  for (Statistic kind : all_statistics())
     for (int k = 0; k < 4; ++k) {
       const std::string name = std::string(linear_input_name(input_at(k))) + "/" + statistic_name(kind);
       if (!f.contains(name)) continue;
@@ -62,14 +61,14 @@ void StatisticsCache::store(int64_t block, const BlockStatistics& fresh) const {
   BlockStatistics s = fresh;
   if (fs::exists(file(block)))
     if (std::optional<BlockStatistics> old = load(block, {})) {
-      for (Statistic kind : kStatistics)
+      for (Statistic kind : all_statistics())
         for (int k = 0; k < 4; ++k)
           if (!s.of(kind)[k].defined()) s.of(kind)[k] = old->of(kind)[k];
     }
   std::vector<at::Tensor> keep;
   std::vector<TensorToWrite> tensors;
   std::string kinds;
-  for (Statistic kind : kStatistics) {
+  for (Statistic kind : all_statistics()) {
     bool any = false;
     for (int k = 0; k < 4; ++k) {
       const at::Tensor& t = s.of(kind)[k];

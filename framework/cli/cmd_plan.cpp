@@ -38,7 +38,7 @@ void run(PlanArgs a) {
   if (!a.method.empty()) {  // the method says what it holds, with its default parameters
     YamlSection params = load_yaml_text("{}", "--method " + a.method);
     const MethodNeeds n = MethodRegistry::builtin().get(a.method).create(params)->needs();
-    s.hessians = !a.no_hessians && n.needs(Statistic::Hessian);
+    s.hessians = !a.no_hessians && (n.needs(Statistic::Hessian) || n.needs(Statistic::HessianF64));
     s.linear_inputs = n.linear_inputs;
     s.full_precision = s.full_precision || n.propagation == "full_precision";
   }

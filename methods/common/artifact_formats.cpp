@@ -13,6 +13,7 @@ const ArtifactFormats& ArtifactFormats::builtin() {
     r->add(uniform_format());
     r->add(binary_planes_format());
     r->add(mixed_uniform_format());
+    r->add(incoherent_format());
     return r;
   }();
   return *f;

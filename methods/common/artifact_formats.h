@@ -70,5 +70,6 @@ QuantizedLinear round_to_nearest_linear(const at::Tensor& w, const UniformQuantS
 ArtifactFormat uniform_format();
 ArtifactFormat binary_planes_format();
 ArtifactFormat mixed_uniform_format();
+ArtifactFormat incoherent_format();
 
 }  // namespace lowbit

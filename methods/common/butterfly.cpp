@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -139,6 +140,26 @@ at::Tensor butterfly_apply(const Butterfly& b, const at::Tensor& x_in, bool tran
   axis(1);
   axis(0);
   return at::empty_like(x).index_copy_(0, b.perm_in.to(dev), x);
+}
+
+at::Tensor butterfly_sandwich(const Butterfly& left, const at::Tensor& x, const Butterfly& right, bool inverse) {
+  LOWBIT_CHECK(x.dim() == 2 && x.size(0) == left.n && x.size(1) == right.n, "butterfly: x ", x.sizes(), " between ",
+               left.n, " and ", right.n);
+  const int64_t m = x.size(0), n = x.size(1), chunk = int64_t{1} << 22;
+  at::Tensor y = at::empty({m, n}, x.options().dtype(at::kDouble));  // [m, n]
+  // x · rightᵀ = (right · xᵀ)ᵀ, and x · right = (rightᵀ · xᵀ)ᵀ: rows of x at a time.
+  const int64_t rows = std::max<int64_t>(1, chunk / std::max<int64_t>(n, 1));
+  for (int64_t r = 0; r < m; r += rows) {
+    const int64_t k = std::min(rows, m - r);
+    y.narrow(0, r, k).copy_(butterfly_apply(right, x.narrow(0, r, k).to(at::kDouble).t(), inverse).t());
+  }
+  // left · y (or leftᵀ · y): columns of y at a time, in place.
+  const int64_t cols = std::max<int64_t>(1, chunk / std::max<int64_t>(m, 1));
+  for (int64_t c = 0; c < n; c += cols) {
+    const int64_t k = std::min(cols, n - c);
+    y.narrow(1, c, k).copy_(butterfly_apply(left, y.narrow(1, c, k), inverse));
+  }
+  return y;
 }
 
 at::Tensor butterfly_dense(const Butterfly& b) { return butterfly_apply(b, at::eye(b.n, at::kDouble)); }

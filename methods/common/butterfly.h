@@ -38,6 +38,12 @@ Butterfly make_butterfly(int64_t n, SeededStream& stream);
 // x [n, q] (any float dtype, any device) -> B · x, or Bᵀ · x, in x's dtype.
 at::Tensor butterfly_apply(const Butterfly& b, const at::Tensor& x, bool transpose = false);
 
+// left · x · rightᵀ, or with `inverse` leftᵀ · x · right (QuIP's W -> U W Vᵀ and back), in float64:
+// x [left.n, right.n] any float dtype -> [left.n, right.n] float64 on x's device. The rows, then
+// the columns, go through in chunks of about 2^22 entries, so the temporaries beside the float64
+// result stay small: nothing n × n is formed.
+at::Tensor butterfly_sandwich(const Butterfly& left, const at::Tensor& x, const Butterfly& right, bool inverse);
+
 // B as a dense [n, n] float64 matrix (B applied to I): for tests and small dimensions only.
 at::Tensor butterfly_dense(const Butterfly& b);
 

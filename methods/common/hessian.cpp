@@ -8,8 +8,16 @@
 
 namespace lowbit {
 
-HessianAccumulator::HessianAccumulator(int64_t in_features, at::Device device)
-    : h_(at::zeros({in_features, in_features}, at::TensorOptions().dtype(at::kFloat).device(device))) {}
+HessianAccumulator::HessianAccumulator(int64_t in_features, at::Device device, Kind kind)
+    : kind_(kind),
+      h_(at::zeros({in_features, in_features},
+                   at::TensorOptions().dtype(kind == Kind::QuipSumF64 ? at::kDouble : at::kFloat).device(device))) {}
+
+at::Tensor HessianAccumulator::hessian() const {
+  if (kind_ == Kind::GptqRunningMean) return h_;
+  LOWBIT_CHECK(n_ > 0, "the Hessian has no sequence added");
+  return (h_ / static_cast<double>(n_)).to(at::kFloat);
+}
 
 void HessianAccumulator::add(const at::Tensor& x) {
   const at::Tensor batch = x.dim() == 2 ? x.unsqueeze(0) : x;  // [sequences, tokens, in]
@@ -19,6 +27,12 @@ void HessianAccumulator::add(const at::Tensor& x) {
   LOWBIT_CHECK(batch.device() == h_.device(), "Hessian input is on ", batch.device(), " but the Hessian is on ",
                h_.device());
   const int64_t added = batch.size(0);
+  if (kind_ == Kind::QuipSumF64) {
+    const at::Tensor x = batch.reshape({-1, batch.size(2)}).to(at::kDouble);  // [tokens, in]
+    h_.addmm_(x.t(), x);
+    n_ += added;
+    return;
+  }
   h_.mul_(static_cast<double>(n_) / static_cast<double>(n_ + added));
   n_ += added;
   // Widened to fp32 before scaling, so bf16 activations accumulate in fp32 as the reference does.
