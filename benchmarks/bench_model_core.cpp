@@ -7,6 +7,7 @@
 //   lowbit_bench gptq --rows R --cols C              GPTQ seconds per linear
 //   lowbit_bench digest --model DIR                  weight digests (XXH64 per tensor) GB/s, pages cached
 //   lowbit_bench block --model DIR --method M --params YAML   a method's seconds per block (statistics + method)
+//   lowbit_bench dequant --rows R --cols C --bits B  decoding a QuIP (incoherent) linear: seconds, peak memory
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
@@ -18,6 +19,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <sys/resource.h>
 
 #include "framework/core/error.h"
 #include "framework/core/files.h"
@@ -28,6 +30,8 @@
 #include "framework/model/tokenizer.h"
 #include "framework/calibrate/block_context.h"
 #include "framework/calibrate/layer_loop.h"
+#include "methods/common/incoherent_format.h"
+#include "methods/quip.h"
 #include "framework/config/yaml_reader.h"
 #include "methods/common/gptq_solver.h"
 #include "methods/common/hessian.h"
@@ -134,6 +138,26 @@ void bench_digest(const std::string& model_dir, int repeat) {
              bytes / 1e9, sec, bytes / 1e9 / sec, repeat, sink & 0xff);
 }
 
+// Decoding a QuIP linear through its butterflies: seconds, and how far the process's peak memory
+// grew beside what one dense n x n float64 transform of its larger side would take.
+void bench_dequant(int64_t rows, int64_t cols, int bits, int repeat) {
+  const auto [u, v] = lowbit::quip_transforms(0, 0, "bench", rows, cols);
+  const at::Tensor codes = at::randint(0, 1 << bits, {rows, cols}, at::kByte), rescale = at::rand({cols}) + 0.5;
+  const at::Tensor sigma = at::full({1}, 0.05f);
+  rusage r{};
+  getrusage(RUSAGE_SELF, &r);
+  const long before = r.ru_maxrss;
+  lowbit::QuantizedLinear q;
+  const double sec =
+      best_seconds(repeat, [&] { q = lowbit::incoherent_linear(codes, sigma, rescale, u, v, bits, "bench"); });
+  getrusage(RUSAGE_SELF, &r);
+  const int64_t n = std::max(rows, cols);
+  fmt::print("dequant (incoherent, {} bits): W [{}, {}] in {:.3f} s (best of {}); peak memory grew by {:.0f} MB, "
+             "the weight is {:.0f} MB in fp32, a dense {}^2 float64 transform would be {:.0f} MB\n",
+             bits, rows, cols, sec, repeat, (r.ru_maxrss - before) / 1024.0, rows * cols * 4.0 / (1 << 20), n,
+             n * n * 8.0 / (1 << 20));
+}
+
 void bench_matmul(int64_t n, int repeat) {
   const at::Tensor a = at::randn({n, n}), b = at::randn({n, n});
   at::mm(a, b);
@@ -182,6 +206,10 @@ int main(int argc, char** argv) {
   bk->add_option("--seq-len", seq_len, "Tokens per sequence")->capture_default_str();
   auto* dg = app.add_subcommand("digest", "Weight-digest throughput (XXH64 over every tensor)");
   dg->add_option("--model", model, "Model directory")->required();
+  auto* dq = app.add_subcommand("dequant", "Decoding a QuIP (incoherent) linear: seconds and peak memory");
+  dq->add_option("--rows", rows, "Output features")->capture_default_str();
+  dq->add_option("--cols", cols, "Input features")->capture_default_str();
+  dq->add_option("--bits", bits)->capture_default_str();
   auto* mm = app.add_subcommand("matmul", "Square fp32 matmul GFLOP/s");
   mm->add_option("--n", n)->capture_default_str();
   try {
@@ -192,6 +220,7 @@ int main(int argc, char** argv) {
     if (*mm) bench_matmul(n, repeat);
     if (*dg) bench_digest(model, repeat);
     if (*gq) bench_gptq(rows, cols, tokens, bits, group, route, repeat);
+    if (*dq) bench_dequant(rows, cols, bits, repeat);
     if (*bk) bench_block(model, method_name, params, seqs, seq_len, repeat);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

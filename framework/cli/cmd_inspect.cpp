@@ -51,11 +51,12 @@ void inspect_shard(const std::string& path) {
       for (const auto& [w, share] : widths) shard_widths[w] += share * n;
       weights += n;
       bits += q.bits_per_weight * n;
-      fmt::print("    {:<18} {} {}-bit ({:.3f} bits/weight) group {} {} [{}, {}]{}{}\n", module, q.format, q.bits,
+      const std::string more = artifact_description(q);
+      fmt::print("    {:<18} {} {}-bit ({:.3f} bits/weight) group {} {} [{}, {}]{}{}{}\n", module, q.format, q.bits,
                  q.bits_per_weight, q.group_size ? std::to_string(q.group_size) : "per-channel",
                  q.symmetric ? "sym" : "asym", q.weight.size(0), q.weight.size(1),
                  q.loss >= 0 ? fmt::format(" loss {:.4g}", q.loss) : "",
-                 widths.size() > 1 ? " widths " + describe_widths(widths) : "");
+                 widths.size() > 1 ? " widths " + describe_widths(widths) : "", more.empty() ? "" : " " + more);
     }
     for (const auto& [name, t] : block.parameters)
       fmt::print("    replaced {:<32} [{}] (full precision)\n", name, t.numel());

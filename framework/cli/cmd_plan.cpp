@@ -39,6 +39,7 @@ void run(PlanArgs a) {
     YamlSection params = load_yaml_text("{}", "--method " + a.method);
     const MethodNeeds n = MethodRegistry::builtin().get(a.method).create(params)->needs();
     s.hessians = !a.no_hessians && (n.needs(Statistic::Hessian) || n.needs(Statistic::HessianF64));
+    s.hessians_f64 = n.needs(Statistic::HessianF64);
     s.linear_inputs = n.linear_inputs;
     s.full_precision = s.full_precision || n.propagation == "full_precision";
   }
@@ -49,7 +50,7 @@ void run(PlanArgs a) {
              c.num_hidden_layers, c.hidden_size, c.intermediate_size, c.vocab_size, s.ranks, s.ranks > 1 ? "s" : "",
              s.weight_dtype, m.has_weights ? "" : " (architecture preset; no weights read)");
   fmt::print("device {}, calibration {} x {} tokens, activations {}, micro-batch {}, Hessians {}{}{}{}\n", a.device,
-             s.samples, s.seq_len, s.activation_dtype, s.micro_batch, s.hessians ? "yes (float32)" : "no",
+             s.samples, s.seq_len, s.activation_dtype, s.micro_batch, s.hessians ? (s.hessians_f64 ? "yes (float64 sums, float32)" : "yes (float32)") : "no",
              s.linear_inputs ? ", the block's linear inputs cached (in activations)" : "",
              s.full_precision ? ", full-precision propagation" : "",
              a.method.empty() ? "" : " (method " + a.method + ")");

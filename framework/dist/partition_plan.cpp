@@ -69,7 +69,7 @@ PartitionPlan make_partition_plan(const LlamaConfig& c, const PlanSettings& s) {
   const uint64_t micro_tokens = static_cast<uint64_t>(s.micro_batch * s.seq_len);
   const uint64_t buffer = tokens * h * ab, transient = micro_tokens * (3 * h + qd + 2 * kv + 3 * inter) * 4;
   const uint64_t linear_inputs = s.linear_inputs ? tokens * (h + qd + h + inter) * ab : 0;
-  const uint64_t hessians = s.hessians ? (h * h + qd * qd + h * h + inter * inter) * 4 : 0;
+  const uint64_t hessians = s.hessians ? (h * h + qd * qd + h * h + inter * inter) * (s.hessians_f64 ? 12 : 4) : 0;
   const uint64_t max_in = std::max({h, qd, inter});
   uint64_t block_params = 0;
   for (const TensorSpec& t : block_tensors(c, 0)) block_params += numel(t);

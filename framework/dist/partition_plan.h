@@ -33,6 +33,7 @@ struct PlanSettings {
   int64_t seq_len = 2048;
   int64_t micro_batch = 1;
   bool hessians = true;   // the method needs Hessians (GPTQ family)
+  bool hessians_f64 = false;  // summed in float64, then rounded to fp32 (QuIP): 12 bytes per entry at peak
   bool linear_inputs = false;  // the method holds a block's four linear inputs over every sample (AWQ)
   bool head = true;       // the last rank holds final norm + lm_head (evaluation); quantize alone does not
   // Full-precision propagation: every rank but the last first runs its original blocks ahead to

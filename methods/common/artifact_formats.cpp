@@ -87,6 +87,11 @@ QuantizedLinear round_to_nearest_linear(const at::Tensor& w, const UniformQuantS
   return uniform_linear(g.codes, g.scale, g.zero, std::move(g_idx), spec.bits, spec.group_size, symmetric, where);
 }
 
+std::string artifact_description(const QuantizedLinear& q) {
+  const ArtifactFormat& f = ArtifactFormats::builtin().get(q.format, "artifact");
+  return f.describe ? f.describe(q) : "";
+}
+
 std::map<int, double> artifact_widths(const QuantizedLinear& q) {
   return ArtifactFormats::builtin().get(q.format, "artifact").widths(q);
 }

@@ -29,6 +29,8 @@ struct ArtifactFormat {
   // The fraction of the weights stored at each payload width (code or sign bits per weight, before
   // masks and scales): uniform {b: 1}, SliM-LLM {1: .., 2: .., 3: ..}, PB-LLM {1: 0.9, 8: 0.1}.
   std::function<std::map<int, double>(const QuantizedLinear&)> widths;
+  // Optional: what else `lowbit inspect` should say of an artifact (QuIP: its transforms' factors).
+  std::function<std::string(const QuantizedLinear&)> describe;
 };
 
 class ArtifactFormats {
@@ -55,6 +57,8 @@ void check_artifact(const QuantizedLinear& q, const std::string& where);
 void finish_artifact(QuantizedLinear& q, const std::string& where);
 // The artifact's width histogram through its format (see ArtifactFormat::widths).
 std::map<int, double> artifact_widths(const QuantizedLinear& q);
+// The format's extra description of the artifact ("" when it has none).
+std::string artifact_description(const QuantizedLinear& q);
 
 // A "uniform" artifact: codes [out, in] u8, scale/zero [out, groups] fp32, g_idx [in] int32 (a
 // column's group; consecutive groups unless act-order permuted them), finished.

@@ -2,7 +2,9 @@
 #include "methods/common/incoherent_format.h"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "framework/core/error.h"
@@ -58,14 +60,30 @@ void check_incoherent(const QuantizedLinear& q, const std::string& where) {
   check_butterfly(q, 'v', in, where);
 }
 
+// Row by row in chunks where the steps are elementwise, so that beside the float64 product (8 bytes
+// per weight) only the fp16 input and the fp32 result are whole: about 14 bytes per weight at peak.
 at::Tensor dequantize_incoherent(const QuantizedLinear& q) {
   const double maxq = static_cast<double>((1 << q.bits) - 1);
+  const at::Tensor& codes = q.tensors.at("codes");  // [out, in]
+  const int64_t out = codes.size(0), in = codes.size(1);
+  const int64_t rows = std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(in, 1));
   // The reference's arithmetic and roundings, step by step: fp32, then the fp16 weight it stores.
-  const at::Tensor codes = q.tensors.at("codes").to(at::kFloat);                               // [out, in]
-  const at::Tensor w = (((codes / maxq) * 2 - 1) * q.tensors.at("sigma")).to(at::kHalf);       // incoherent basis
-  const Butterfly u = incoherent_transform(q, 'u'), v = incoherent_transform(q, 'v');
-  const at::Tensor back = butterfly_sandwich(u, w, v, /*inverse=*/true).to(at::kHalf);        // Uᵀ · w · V
-  return (back.to(at::kFloat) / q.tensors.at("rescale").unsqueeze(0)).to(at::kHalf).to(at::kFloat);
+  at::Tensor w = at::empty({out, in}, codes.options().dtype(at::kHalf));  // incoherent basis
+  for (int64_t r = 0; r < out; r += rows) {
+    const int64_t k = std::min(rows, out - r);
+    w.narrow(0, r, k).copy_((((codes.narrow(0, r, k).to(at::kFloat) / maxq) * 2 - 1) * q.tensors.at("sigma")).to(at::kHalf));
+  }
+  const at::Tensor back = butterfly_sandwich(incoherent_transform(q, 'u'), w, incoherent_transform(q, 'v'),
+                                             /*inverse=*/true);  // Uᵀ · w · V, float64
+  w = at::Tensor();
+  const at::Tensor s = q.tensors.at("rescale").unsqueeze(0);  // [1, in]
+  at::Tensor result = at::empty({out, in}, codes.options().dtype(at::kFloat));
+  for (int64_t r = 0; r < out; r += rows) {
+    const int64_t k = std::min(rows, out - r);
+    const at::Tensor w16 = back.narrow(0, r, k).to(at::kFloat).to(at::kHalf);
+    result.narrow(0, r, k).copy_((w16.to(at::kFloat) / s).to(at::kHalf));
+  }
+  return result;
 }
 
 // Codes at @bits per weight; σ and each rescale entry as fp16; the transforms as the 64-bit seed
@@ -119,6 +137,12 @@ ArtifactFormat incoherent_format() {
   f.dequantize = dequantize_incoherent;
   f.bits_per_weight = incoherent_bits;
   f.widths = [](const QuantizedLinear& q) { return std::map<int, double>{{q.bits, 1.0}}; };
+  // The butterflies' factor splits: "U 64x224 V 64x64" (the blocks' sizes per Kronecker axis).
+  f.describe = [](const QuantizedLinear& q) {
+    const Butterfly u = incoherent_transform(q, 'u'), v = incoherent_transform(q, 'v');
+    return fmt::format("sigma {:.4g}, U {}x{}, V {}x{} (butterflies)", q.tensors.at("sigma").item<double>(),
+                       u.factors[0], u.factors[1], v.factors[0], v.factors[1]);
+  };
   return f;
 }
 

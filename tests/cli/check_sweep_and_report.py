@@ -47,7 +47,7 @@ def main():
         print(f"dry run ({launcher}): {len(lines)} lines for {len(paper_rows)} paper rows")
         check(len(lines) == len(paper_rows), f"{launcher}: {len(lines)} lines, {len(paper_rows)} rows in the paper")
         refused = [ln for ln in lines if "not available yet" in ln]
-        have = ("RTN", "GPTQ", "AWQ", "SmoothQuant", "PB-LLM", "BiLLM", "SliM-LLM", "LLaMA3 (FP16)")  # lowbit's methods today
+        have = ("RTN", "GPTQ", "AWQ", "SmoothQuant", "PB-LLM", "BiLLM", "SliM-LLM", "QuIP", "LLaMA3 (FP16)")  # lowbit's methods today
         check(len(refused) == sum(1 for r in paper_rows if r["method"] not in have),
               f"{launcher}: {len(refused)} refused lines")
         check(not any(m in ln for ln in refused for m in ("method 'awq'", "method 'smoothquant'")),

@@ -110,7 +110,8 @@ TEST(CudaMethods, EveryRegisteredMethodAgreesWithCpuOnABlock) {
                                                      {"smoothquant", "bits: 8\na_bits: 8\n"},
                                                      {"pb-llm", "bits: 1.7\n"},
                                                      {"billm", "bits: 1.1\n"},
-                                                     {"slim-llm", "bits: 3\n"}};
+                                                     {"slim-llm", "bits: 3\n"},
+                                                     {"quip", "bits: 4\n"}};
   const MethodRegistry& registry = MethodRegistry::builtin();
   for (const std::string& name : registry.names()) {
     ASSERT_TRUE(params.count(name)) << "give method '" << name << "' parameters here";

@@ -1,8 +1,9 @@
 // The runs the mpirun fixtures made (tests/CMakeLists.txt): lowbit-tiny-llama3 quantized with GPTQ
 // W4 g128 on 1, 2 and 3 ranks (RTN W3 g128 and GPTQ W2 per-channel on 1 and 3; AWQ W3 g128 and
 // SmoothQuant W8A8 on 1, 2 and 3), and on 2 ranks with rank 0 killed after a block and the run
-// started again (GPTQ, AWQ, SmoothQuant, PB-LLM); PB-LLM 2-bit on 1, 2 and 3 ranks. In `propagation: quantized` every quantized tensor must be bitwise identical across all
-// of them, and the manifests must describe the shards. In `full_precision` propagation (ranks
+// started again (GPTQ, AWQ, SmoothQuant, PB-LLM, BiLLM, SliM-LLM, QuIP); PB-LLM 2-bit, BiLLM, SliM-LLM 2-bit
+// and QuIP W2 on 1, 2 and 3 ranks. In `propagation: quantized` every quantized tensor must be bitwise
+// identical across all of them, and the manifests must describe the shards. In `full_precision` propagation (ranks
 // calibrating concurrently) 1 and 3 ranks must agree too.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -10,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/core/files.h"
+#include "methods/common/incoherent_format.h"
+#include "methods/quip.h"
 #include "tests/support/run_blocks.h"
 #include "tests/support/test_paths.h"
 #include "tests/support/tiny_model_blocks.h"
@@ -87,6 +90,36 @@ TEST(MpiKill, AwqSmoothQuantPbLlmBillmAndSlimLlmRankKilledAfterABlockThenRerunGi
   expect_identical("pb2_np1", "pb2_np2_killed");
   expect_identical("billm_np1", "billm_np2_killed");
   expect_identical("slim2_np1", "slim2_np2_killed");
+}
+
+// QuIP W2: codes, scales and transforms identical on any world size and after a killed rank; each
+// linear's stored U and V are what (seed 0, block, module) draws afresh.
+TEST(MpiWorldSizes, QuipIsIdenticalOnOneTwoAndThreeRanksAndAfterAKilledRank) {
+  expect_identical("quip2_np1", "quip2_np2");
+  expect_identical("quip2_np1", "quip2_np3");
+  expect_identical("quip2_np1", "quip2_np2_killed");
+}
+
+TEST(MpiWorldSizes, QuipTransformsRegenerateFromSeedBlockAndModule) {
+  const auto blocks = blocks_of(run_dir("quip2_np3"));
+  ASSERT_EQ(static_cast<int64_t>(blocks.size()), test::tiny_model_blocks());
+  for (const auto& [block, q] : blocks)
+    for (const auto& [module, linear] : q.linears) {
+      ASSERT_EQ(linear.format, "incoherent") << module;
+      const at::Tensor& codes = linear.tensors.at("codes");
+      const auto [u, v] = quip_transforms(0, block, module, codes.size(0), codes.size(1));
+      for (const auto& [which, fresh] : {std::pair<char, const Butterfly*>{'u', &u}, {'v', &v}}) {
+        const Butterfly stored = incoherent_transform(linear, which);
+        const std::string where = "block " + std::to_string(block) + " " + module + " " + which;
+        EXPECT_TRUE(at::equal(stored.perm_in, fresh->perm_in)) << where;
+        EXPECT_TRUE(at::equal(stored.perm_out, fresh->perm_out)) << where;
+        EXPECT_TRUE(at::equal(stored.blocks[0], fresh->blocks[0])) << where;
+        EXPECT_TRUE(at::equal(stored.blocks[1], fresh->blocks[1])) << where;
+      }
+      // Another block or module draws other transforms.
+      const auto [u_next, v_next] = quip_transforms(0, block + 1, module, codes.size(0), codes.size(1));
+      EXPECT_FALSE(at::equal(u.perm_in, u_next.perm_in)) << module;
+    }
 }
 
 TEST(MpiWorldSizes, FullPrecisionPropagationWithConcurrentRanksMatchesOneRank) { expect_identical("fp_np1", "fp_np3"); }
