@@ -175,6 +175,7 @@ MethodRegistry& MethodRegistry::builtin() {
     register_billm(*reg);
     register_slim_llm(*reg);
     register_quip(*reg);
+    register_nf4(*reg);
     return reg;
   }();
   return *r;

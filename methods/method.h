@@ -178,5 +178,6 @@ void register_pb_llm(MethodRegistry& r);
 void register_billm(MethodRegistry& r);
 void register_slim_llm(MethodRegistry& r);
 void register_quip(MethodRegistry& r);
+void register_nf4(MethodRegistry& r);
 
 }  // namespace lowbit

@@ -14,6 +14,7 @@ const ArtifactFormats& ArtifactFormats::builtin() {
     r->add(binary_planes_format());
     r->add(mixed_uniform_format());
     r->add(incoherent_format());
+    r->add(nf4_format());
     return r;
   }();
   return *f;

@@ -75,5 +75,6 @@ ArtifactFormat uniform_format();
 ArtifactFormat binary_planes_format();
 ArtifactFormat mixed_uniform_format();
 ArtifactFormat incoherent_format();
+ArtifactFormat nf4_format();
 
 }  // namespace lowbit

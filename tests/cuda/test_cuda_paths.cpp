@@ -111,7 +111,8 @@ TEST(CudaMethods, EveryRegisteredMethodAgreesWithCpuOnABlock) {
                                                      {"pb-llm", "bits: 1.7\n"},
                                                      {"billm", "bits: 1.1\n"},
                                                      {"slim-llm", "bits: 3\n"},
-                                                     {"quip", "bits: 4\n"}};
+                                                     {"quip", "bits: 4\n"},
+                                                     {"nf4", "icq: true\n"}};
   const MethodRegistry& registry = MethodRegistry::builtin();
   for (const std::string& name : registry.names()) {
     ASSERT_TRUE(params.count(name)) << "give method '" << name << "' parameters here";

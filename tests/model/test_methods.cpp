@@ -39,6 +39,7 @@ const std::map<std::string, MethodExample> kExamples = {
     {"slim-llm", {"bits: 5\n", "bits: 2\n", 0.05}},
     // σ = 2.4 · RMS(W) clips the incoherent weights' tails at any width: ≈ 7 % at 8 bits.
     {"quip", {"bits: 8\n", "bits: 2\n", 0.1}},
+    {"nf4", {"bits: 4\n", "", 0.1}},  // one precision: NF4 is 4 bits
 };
 
 struct Block0 {

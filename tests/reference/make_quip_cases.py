@@ -3,14 +3,15 @@ method.py QuantMethod.add_batch / post_batch / preproc / postproc, bal.py Balanc
 vector_balance.py quantize_weight_vecbal (qfn 'b') and round_ldl_block, as opt.py runs them with
 `--quant ldlq --incoh_processing --lazy_batch`), independent of lowbit's C++. The reference keeps the
 layer weight in float16 (llama.py loads the model so) and this transcription does the same, step by
-step. The transforms U and V are butterflies whose factors this script draws (blocks by QR of
-Gaussian matrices, permutations by torch.randperm) and writes beside the case, so lowbit's test runs
-on the same ones; their dense matrices come from mul_ortho_butterfly (make_butterfly_cases.py).
+step. The transforms U and V are lowbit's own draws for given (seed, block, module), exported by
+export_quip_transforms (TRANSFORMS.safetensors) and written again beside each case; their dense
+matrices come from this script's transcription of the reference's mul_ortho_butterfly
+(make_butterfly_cases.py), so only the factors are lowbit's.
 Two choices of lowbit's, followed here: the orthogonal products are taken in float64 (the reference:
 dense fp32 products, whose rounding depends on the BLAS) and diag(WᵀW) is a float64 sum of squares
 (the reference: the diagonal of an fp32 GEMM); each is rounded once to the reference's dtype.
 
-Usage: make_quip_cases.py OUT.safetensors [MODEL_DIR TOKENIZER_JSON TRAIN_TXT]
+Usage: make_quip_cases.py OUT.safetensors TRANSFORMS.safetensors [MODEL_DIR TOKENIZER_JSON TRAIN_TXT]
 Writes per case <c>: <c>.W (F32 [out, in]), <c>.H (F32 [in, in], (1/N) Σ X Xᵀ summed in float64),
 <c>.u.* / <c>.v.* (perm_in, perm_out i64, blocks1, blocks2 f64: the butterflies), <c>.bits,
 <c>.npasses, <c>.blocksize (i64 [1]) and the results <c>.codes (u8), <c>.sigma (f32 [1]),
@@ -27,10 +28,12 @@ torch, st_torch = require("torch", "safetensors.torch")
 from make_butterfly_cases import butterfly_factors, mul_ortho_butterfly  # noqa: E402
 
 
-def draw_butterfly(n):
-    f = butterfly_factors(n)
-    blocks = [torch.linalg.qr(torch.randn(n // p, p, p, dtype=torch.float64))[0].contiguous() for p in f]
-    return {"perm_in": torch.randperm(n), "perm_out": torch.randperm(n), "blocks1": blocks[0], "blocks2": blocks[1]}
+def butterfly(transforms, name):
+    """One exported butterfly: {perm_in, perm_out, blocks1, blocks2}, checked against QuIP's factors."""
+    b = {k: transforms[f"{name}.{k}"] for k in ("perm_in", "perm_out", "blocks1", "blocks2")}
+    n = b["perm_in"].numel()
+    assert tuple(x.shape[1] for x in (b["blocks1"], b["blocks2"])) == butterfly_factors(n), name
+    return b
 
 
 def dense(b):
@@ -135,12 +138,14 @@ def quip_hessian(X):
     return (H / X.shape[0]).to(torch.float32)
 
 
-def add_case(out, name, W, H, bits, npasses, blocksize):
-    u, v = draw_butterfly(W.shape[0]), draw_butterfly(W.shape[1])
+def add_case(out, name, W, H, transforms, tset, bits, npasses, blocksize):
+    u, v = butterfly(transforms, tset + ".u"), butterfly(transforms, tset + ".v")
+    assert (u["perm_in"].numel(), v["perm_in"].numel()) == tuple(W.shape), name
     out[f"{name}.W"], out[f"{name}.H"] = W.clone(), H.clone()
     for which, b in (("u", u), ("v", v)):
         for k, t in b.items():
-            out[f"{name}.{which}.{k}"] = t.contiguous()
+            out[f"{name}.{which}.{k}"] = t.clone()
+    out[f"{name}.key"] = transforms[f"{tset}.key"].clone()
     for k, t in (("bits", bits), ("npasses", npasses), ("blocksize", blocksize)):
         out[f"{name}.{k}"] = torch.tensor([t])
     for k, t in quip(W, H, dense(u), dense(v), bits, npasses, blocksize).items():
@@ -148,8 +153,9 @@ def add_case(out, name, W, H, bits, npasses, blocksize):
 
 
 def main():
-    if len(sys.argv) not in (2, 5):
+    if len(sys.argv) not in (3, 6):
         sys.exit(__doc__)
+    transforms = st_torch.load_file(sys.argv[2])
     torch.manual_seed(16)
     rows, cols = 96, 384  # 96 = 8 · 12, 384 = 16 · 24
     W = torch.randn(rows, cols) * 0.05
@@ -161,15 +167,16 @@ def main():
     out = {}
     for name, bits, npasses, blocksize in (("b2", 2, 0, 128), ("b3", 3, 0, 128), ("b4", 4, 0, 128),
                                            ("b2_greedy", 2, 2, 128), ("b3_block100", 3, 0, 100)):
-        add_case(out, name, W, H, bits, npasses, blocksize)
-    if len(sys.argv) == 5:  # the small model's block 0 with its real inputs
+        add_case(out, name, W, H, transforms, "random", bits, npasses, blocksize)
+    if len(sys.argv) == 6:  # the small model's block 0 with its real inputs
         import make_awq_cases as plain
-        cfg, weights, x, cs = plain.block_inputs(*sys.argv[2:5])
+        cfg, weights, x, cs = plain.block_inputs(*sys.argv[3:6])
         Wb = {n: weights[f"model.layers.0.{n}.weight"].float() for n in plain.LINEARS +
               ["input_layernorm", "post_attention_layernorm"]}
         Xs = plain.linear_inputs(Wb, cfg, x, cs)
         for linear, inp in (("self_attn.q_proj", "attention"), ("mlp.down_proj", "mlp_down")):
-            add_case(out, "tiny." + linear.split(".")[1], Wb[linear], quip_hessian(Xs[inp]), 2, 0, 128)
+            name = "tiny." + linear.split(".")[1]
+            add_case(out, name, Wb[linear], quip_hessian(Xs[inp]), transforms, name, 2, 0, 128)
     os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
     st_torch.save_file(out, sys.argv[1])
     print(f"{sum(k.endswith('.codes') for k in out)} QuIP cases")
