@@ -104,6 +104,10 @@ ArtifactFormat nf4_format() {
   f.dequantize = dequantize_nf4;
   f.bits_per_weight = nf4_bits;
   f.widths = [](const QuantizedLinear&) { return std::map<int, double>{{4, 1.0}}; };
+  f.describe = [](const QuantizedLinear& q) {
+    std::string s = q.tensors.count("nested_absmax") ? "absmax double-quantized (8-bit)" : "absmax fp32";
+    return q.tensors.count("tau1") ? s + ", ICQ shift per block" : s;
+  };
   return f;
 }
 
