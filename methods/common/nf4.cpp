@@ -37,18 +37,8 @@ const std::vector<uint8_t>& blockwise_lut() {
   return lut;
 }
 
-}  // namespace
 
-at::Tensor nf4_code_book() {
-  // bitsandbytes' NF4 table (normal quantiles with offset 0.9677083, exact 0 and ±1), as fp32.
-  static const std::vector<double> kValues = {
-      -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
-      -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
-      0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0};
-  return at::tensor(kValues, at::kDouble).to(at::kFloat);
-}
-
-at::Tensor bnb_dynamic_map() {
+at::Tensor make_dynamic_map() {
   // Per exponent e = 0 .. 6: the 2^e midpoints of linspace(0.1, 1, 2^e + 1) (fp32), times 10^(e − 6),
   // both signs; then 0 and 1; sorted.
   std::vector<float> v;
@@ -65,6 +55,23 @@ at::Tensor bnb_dynamic_map() {
   LOWBIT_CHECK(v.size() == 256, "the dynamic map has ", v.size(), " entries");
   return at::tensor(v, at::kFloat);
 }
+}  // namespace
+
+at::Tensor bnb_dynamic_map() {
+  static const at::Tensor map = make_dynamic_map();  // made once (every decode reads it); never written
+  return map;
+}
+
+at::Tensor nf4_code_book() {
+  // bitsandbytes' NF4 table (normal quantiles with offset 0.9677083, exact 0 and ±1), as fp32.
+  static const std::vector<double> kValues = {
+      -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
+      -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
+      0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0};
+  static const at::Tensor book = at::tensor(kValues, at::kDouble).to(at::kFloat);  // made once; never written
+  return book;
+}
+
 
 std::pair<at::Tensor, at::Tensor> bnb_quantize_blockwise(const at::Tensor& x_in, int64_t blocksize) {
   const at::Tensor x = x_in.reshape(-1).to(at::kFloat);  // [n]

@@ -122,6 +122,17 @@ TEST(MpiWorldSizes, QuipTransformsRegenerateFromSeedBlockAndModule) {
     }
 }
 
+// NF4 with ICQ (data-free: its bytes and τ depend on the weights alone): identical on any world
+// size and after a killed rank, and what it claims (the nf4 format with τ).
+TEST(MpiWorldSizes, Nf4WithIcqIsIdenticalOnOneTwoAndThreeRanksAndAfterAKilledRank) {
+  expect_identical("nf4icq_np1", "nf4icq_np2");
+  expect_identical("nf4icq_np1", "nf4icq_np3");
+  expect_identical("nf4icq_np1", "nf4icq_np2_killed");
+  const auto up = blocks_of(run_dir("nf4icq_np1")).at(0).linears.at("mlp.up_proj");
+  EXPECT_EQ(up.format, "nf4");
+  EXPECT_EQ(up.tensors.count("tau1"), 1u);
+}
+
 TEST(MpiWorldSizes, FullPrecisionPropagationWithConcurrentRanksMatchesOneRank) { expect_identical("fp_np1", "fp_np3"); }
 
 TEST(MpiWorldSizes, QuantizedAndFullPrecisionPropagationDiffer) {
