@@ -7,6 +7,7 @@
 
 #include "framework/config/yaml_reader.h"
 #include "framework/core/error.h"
+#include "framework/model/llama_arch.h"
 #include "methods/common/artifact_formats.h"
 #include "methods/common/icq.h"
 #include "methods/common/nf4.h"
@@ -56,13 +57,13 @@ class Nf4 : public Method {
 
   void check_model(const LlamaConfig& c, const std::string& where) const override {
     if (!o_.icq) return;
-    // Every linear's weight count must be a multiple of 16384 (ICQ's super-blocks): out · in.
-    const int64_t h = c.hidden_size, q = c.q_dim(), kv = c.kv_dim(), inter = c.intermediate_size;
-    for (const auto& [name, n] : {std::pair<const char*, int64_t>{"self_attn.q_proj", q * h}, {"self_attn.k_proj", kv * h},
-                                  {"self_attn.v_proj", kv * h}, {"self_attn.o_proj", h * q},
-                                  {"mlp.gate_proj", inter * h}, {"mlp.up_proj", inter * h}, {"mlp.down_proj", h * inter}})
-      LOWBIT_CHECK(n % 16384 == 0, where, ": method.icq is true but ", name, " has ", n, " weights, not a multiple of "
-                   "16384 (ICQ groups 256 NF4 blocks of 64 under one τ scale, as the reference hard-codes)");
+    // Every linear's weight count must be a multiple of 16384 (ICQ's super-blocks).
+    for (const TensorSpec& t : block_tensors(c, 0)) {
+      if (t.shape.size() != 2) continue;  // the norms
+      const int64_t n = t.shape[0] * t.shape[1];
+      LOWBIT_CHECK(n % 16384 == 0, where, ": method.icq is true but ", t.name, " has ", n, " weights, not a multiple "
+                   "of 16384 (ICQ groups 256 NF4 blocks of 64 under one τ scale, as the reference hard-codes)");
+    }
   }
 
   QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const override {

@@ -218,6 +218,18 @@ TEST(Methods, UnknownParameterIsRefusedWithFileAndLine) {
   EXPECT_LOWBIT_ERROR(MethodRegistry::builtin().get("gptq").create(params), {"exp.yaml:2", "unknown key 'groupsize'"});
 }
 
+// NF4 with ICQ refuses, before anything runs, a model whose linears do not hold whole multiples of
+// 16384 weights (ICQ's τ scale spans 256 blocks of 64); without ICQ the same model is accepted.
+TEST(Methods, Nf4IcqRefusesLinearsNotAMultipleOf16384Weights) {
+  LlamaConfig c = block0().w.config;
+  c.intermediate_size = 700;  // gate/up/down: 700 x 256 = 179200 weights
+  YamlSection icq = load_yaml_text("icq: true\n", "exp.yaml");
+  EXPECT_LOWBIT_ERROR(MethodRegistry::builtin().get("nf4").create(icq)->check_model(c, "exp.yaml"),
+                      {"exp.yaml", "mlp.gate_proj", "179200 weights", "16384"});
+  YamlSection plain = load_yaml_text("double_quant: true\n", "exp.yaml");
+  MethodRegistry::builtin().get("nf4").create(plain)->check_model(c, "exp.yaml");  // no throw
+}
+
 // SliM-LLM's saved bit map: read and checked when the method is made (widths in 1..8 averaging
 // method.bits) and against the model before anything runs (every block and linear, one width per
 // group); a valid map's widths are the block's widths.
