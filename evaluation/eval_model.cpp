@@ -1,8 +1,12 @@
 #include "evaluation/eval_model.h"
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "framework/core/error.h"
+#include "framework/core/files.h"
+#include "framework/train/finetune.h"
+#include "framework/train/peft_adapter.h"
 #include "framework/model/fingerprint.h"
 #include "framework/model/weight_digests.h"
 #include "framework/store/shard.h"
@@ -12,7 +16,28 @@ namespace lowbit {
 
 namespace fs = std::filesystem;
 
+
 EvalTarget resolve_eval_target(const std::string& path, const std::string& model_override) {
+  const fs::path finetune_manifest = fs::path(path) / kFinetuneManifest;
+  if (fs::exists(finetune_manifest)) {
+    const std::string where = finetune_manifest.string();
+    const nlohmann::json info = parse_json_object(read_file(where), where);
+    LOWBIT_CHECK(info.value("format", "") == "lowbit-finetune" && info.value("version", 0) == 1, where,
+                 ": not a lowbit-finetune v1 file (field 'format'/'version')");
+    LOWBIT_CHECK(info.contains("base") && info["base"].is_string(), where, ": field 'base' must be a string");
+    EvalTarget t = resolve_eval_target(info["base"].get<std::string>(), model_override);
+    LOWBIT_CHECK(info.value("model_fingerprint", "") == t.model_fingerprint, where,
+                 ": field 'model_fingerprint' differs from the base model's (", t.model_fingerprint,
+                 "): the adapters were trained on other weights");
+    LOWBIT_CHECK(info.value("run_fingerprint", "") == t.run_fingerprint, where,
+                 ": field 'run_fingerprint' differs from the base run's: the adapters were trained on another run");
+    t.path = path;
+    t.adapter_dir = (fs::path(path) / info.value("adapter", kFinetuneAdapterDir)).string();
+    LOWBIT_CHECK(is_peft_adapter_dir(t.adapter_dir), t.adapter_dir, ": no adapter_config.json");
+    const bool iec = info.contains("lora") && info["lora"].value("iec", false);
+    t.finetune = iec ? "lora+iec" : "lora";
+    return t;
+  }
   EvalTarget t;
   t.path = path;
   LOWBIT_CHECK(fs::is_directory(path), path, ": not a directory (expected a lowbit run directory or a model directory)");
@@ -48,16 +73,10 @@ EvalTarget resolve_eval_target(const std::string& path, const std::string& model
   return t;
 }
 
-LlamaWeights load_eval_part(const EvalTarget& t, const RankPlan& plan, c10::Device device, c10::ScalarType dtype) {
-  LoadOptions load;
-  load.device = device;
-  load.dtype = dtype;
-  load.first_block = plan.first_block;
-  load.end_block = plan.end_block;
-  load.embedding = plan.embedding;
-  load.head = plan.head;
-  LlamaWeights w = load_llama(t.model_dir, load);
-  if (!t.quantized) return w;
+namespace {
+
+// Replaces each block of the part by the run's quantized block from whichever shard holds it.
+void apply_run_blocks(const EvalTarget& t, const RankPlan& plan, LlamaWeights& w) {
   const RunManifest& m = t.manifest;
   LOWBIT_CHECK(m.num_blocks == w.config.num_hidden_layers, m.path, ": key 'num_blocks' is ", m.num_blocks, " but ",
                t.model_dir, " has ", w.config.num_hidden_layers, " blocks");
@@ -72,7 +91,24 @@ LlamaWeights load_eval_part(const EvalTarget& t, const RankPlan& plan, c10::Devi
     // Dequantized on the host, moved to the device; replaced parameters and the forward spec too.
     bw = apply_quantized_block(bw, block, shard.path() + ": block " + std::to_string(b));
   }
+}
+}  // namespace
+
+LlamaWeights load_eval_part(const EvalTarget& t, const RankPlan& plan, c10::Device device, c10::ScalarType dtype) {
+  LoadOptions load;
+  load.device = device;
+  load.dtype = dtype;
+  load.first_block = plan.first_block;
+  load.end_block = plan.end_block;
+  load.embedding = plan.embedding;
+  load.head = plan.head;
+  LlamaWeights w = load_llama(t.model_dir, load);
+  if (t.quantized) apply_run_blocks(t, plan, w);
+  // Adapters: W + merged delta per adapted linear (the base's dequantized weights, then the sum in
+  // the weights' dtype).
+  if (!t.adapter_dir.empty()) load_peft_adapter(t.adapter_dir, w.config, device).merge_into(w);
   return w;
 }
+
 
 }  // namespace lowbit

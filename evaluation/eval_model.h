@@ -23,9 +23,13 @@ struct EvalTarget {
   std::string run_fingerprint; // the run's calibration fingerprint ("" unquantized)
   RunManifest manifest;        // a run's, checked with its shards' headers (empty unquantized)
   ActivationQuant activations; // the run's forward spec (of its first block; off unquantized)
+  // A `lowbit finetune` output over this base: its PEFT adapter directory, merged into the weights.
+  std::string adapter_dir;     // "" without adapters
+  std::string finetune;        // "" | "lora" | "lora+iec" (IR-QLoRA's IEC)
 };
 
-// Resolves `path`. For a run, the base model is the manifest's unless `model_override` is given;
+// Resolves `path`: a run directory, a model directory, or a `lowbit finetune` output directory
+// (finetune.json: its base resolved as above, the adapter on top). For a run, the base model is the manifest's unless `model_override` is given;
 // either way its fingerprint must equal the run's (else refused, naming both), and every shard's
 // header must agree with the manifest (framework/store/run_manifest.h).
 EvalTarget resolve_eval_target(const std::string& path, const std::string& model_override = "");

@@ -1,5 +1,5 @@
 // How pipeline ranks talk: point-to-point tensors (shape and dtype travel with them), broadcast of
-// small text, a barrier, and an abort that takes every rank down with one message. One interface,
+// small text, a barrier, a sum over ranks (data parallelism), and an abort that takes every rank down with one message. One interface,
 // backends behind it: MPI (always built; CPU tensors, and CUDA tensors staged through host memory)
 // and NCCL (CUDA tensors GPU to GPU; bootstrapped over MPI, host tensors still over MPI).
 //
@@ -34,6 +34,8 @@ class Communicator {
   // Every rank's text, on rank 0 (empty elsewhere).
   virtual std::vector<std::string> gather(const std::string& text) = 0;
   virtual void barrier() = 0;
+  // Sums `t` (float or double, contiguous) over every rank, in place: data-parallel gradients.
+  virtual void all_reduce_sum(at::Tensor& t) = 0;
 
   // The device this rank computes on (CPU unless set): where tensors sent from a device arrive.
   void set_compute_device(c10::Device d) { device_ = d; }

@@ -112,6 +112,20 @@ class MpiCommunicator : public Communicator {
 
   void barrier() override { MPI_CHECK(MPI_Barrier(MPI_COMM_WORLD)); }
 
+  // Device tensors are staged through host memory, in pieces MPI's int counts can hold.
+  void all_reduce_sum(at::Tensor& t) override {
+    LOWBIT_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
+                 "all_reduce_sum of a ", c10::toString(t.scalar_type()), " tensor (float or double only)");
+    at::Tensor host = t.is_cpu() && t.is_contiguous() ? t : t.contiguous().cpu();
+    const MPI_Datatype type = t.scalar_type() == at::kFloat ? MPI_FLOAT : MPI_DOUBLE;
+    const int64_t n = host.numel(), size = static_cast<int64_t>(host.element_size());
+    auto* p = static_cast<char*>(host.data_ptr());
+    for (int64_t off = 0; off < n; off += kChunk / size)
+      MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, p + off * size, static_cast<int>(std::min(kChunk / size, n - off)), type,
+                              MPI_SUM, MPI_COMM_WORLD));
+    if (!host.is_same(t)) t.copy_(host);
+  }
+
  private:
   int rank_ = 0, size_ = 1;
 };
@@ -125,6 +139,7 @@ class SingleRank : public Communicator {
   std::string broadcast(const std::string& text, int) override { return text; }
   std::vector<std::string> gather(const std::string& text) override { return {text}; }
   void barrier() override {}
+  void all_reduce_sum(at::Tensor&) override {}
 };
 
 }  // namespace

@@ -111,6 +111,17 @@ class NcclCommunicator : public Communicator {
   std::vector<std::string> gather(const std::string& text) override { return mpi_.gather(text); }
   void barrier() override { mpi_.barrier(); }
 
+  // CUDA tensors over NCCL on the rank's device, host tensors over MPI.
+  void all_reduce_sum(at::Tensor& t) override {
+    if (!t.is_cuda()) return mpi_.all_reduce_sum(t);
+    LOWBIT_CHECK(t.device() == device_ && t.is_contiguous(), "NCCL all-reduce of a tensor on ", t.device().str(),
+                 " (contiguous, on ", device_.str(), " expected)");
+    wait(stream_, torch_stream());
+    NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t.scalar_type()),
+                             ncclSum, comm_, stream_));
+    wait(torch_stream(), stream_);
+  }
+
  private:
   cudaStream_t torch_stream() const { return c10::cuda::getCurrentCUDAStream(device_.index()).stream(); }
   // `waiter` runs nothing more until what `producer` has queued so far is done (no host wait).

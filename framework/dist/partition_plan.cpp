@@ -50,6 +50,13 @@ const RankPlan& PartitionPlan::owner_of_block(int64_t block) const {
   LOWBIT_FAIL("block ", block, " is not in the plan");
 }
 
+RankPlan whole_model_plan(const LlamaConfig& c) {
+  RankPlan r;
+  r.end_block = c.num_hidden_layers;
+  r.embedding = r.head = true;
+  return r;
+}
+
 PartitionPlan make_partition_plan(const LlamaConfig& c, const PlanSettings& s) {
   LOWBIT_CHECK(s.ranks >= 1, "ranks must be >= 1, got ", s.ranks);
   LOWBIT_CHECK(s.ranks <= c.num_hidden_layers, s.ranks, " ranks for ", c.num_hidden_layers,

@@ -60,4 +60,7 @@ struct PartitionPlan {
 
 PartitionPlan make_partition_plan(const LlamaConfig& c, const PlanSettings& s);
 
+// One rank holding the whole model (embedding, every block, head): data-parallel training, tools.
+RankPlan whole_model_plan(const LlamaConfig& c);
+
 }  // namespace lowbit

@@ -9,6 +9,7 @@
 
 #include "framework/core/error.h"
 #include "framework/model/activation_quant.h"
+#include "framework/model/lora_adapter.h"
 
 namespace lowbit {
 
@@ -63,12 +64,18 @@ at::Tensor apply_rope(const at::Tensor& x, const RopeTables& rope) {
 
 namespace {
 
+// A linear of the block over x [..., in] -> [..., out], plus its LoRA adapter when it has one.
+at::Tensor project(const BlockWeights& b, BlockTensor linear, const at::Tensor& x) {
+  const at::Tensor y = at::linear(x, block_field(b, linear));
+  return b.adapters ? add_adapter(*b.adapters, linear, x, y) : y;
+}
+
 // k and v over the block's attention input hq [B, T, hidden] as the linears see it (activations
 // already quantized when the block's spec says so): [B, KV, T, D] each, k after RoPE.
 KeysValues keys_values_of(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& hq, const RopeTables& rope) {
   const int64_t B = hq.size(0), T = hq.size(1), D = c.head_dim;
   const bool out_q = b.act.quantize_qkv_outputs;
-  const at::Tensor k = at::linear(hq, b.k), v = at::linear(hq, b.v);  // [B, T, KV*D]
+  const at::Tensor k = project(b, BlockTensor::K, hq), v = project(b, BlockTensor::V, hq);  // [B, T, KV*D]
   const at::Tensor kq = out_q ? fake_quantize_activations(k, b.act) : k;
   const at::Tensor vq = out_q ? fake_quantize_activations(v, b.act) : v;
   return {apply_rope(kq.view({B, T, c.num_key_value_heads, D}).transpose(1, 2), rope),
@@ -86,7 +93,7 @@ at::Tensor attention_forward(const BlockWeights& b, const LlamaConfig& c, const 
   const int64_t B = h.size(0), T = h.size(1), D = c.head_dim;
   const at::Tensor hq = fake_quantize_activations(h, b.act);  // what q/k/v read: [B, T, hidden]
   if (observe) observe(LinearInput::Attention, hq);
-  at::Tensor q = at::linear(hq, b.q);  // [B, T, H*D]
+  at::Tensor q = project(b, BlockTensor::Q, hq);  // [B, T, H*D]
   if (b.act.quantize_qkv_outputs) q = fake_quantize_activations(q, b.act);
   q = apply_rope(q.view({B, T, c.num_attention_heads, D}).transpose(1, 2), rope);  // [B, H, T, D]
   auto [k, v] = keys_values_of(b, c, hq, rope);                                     // [B, KV, T, D]
@@ -105,7 +112,7 @@ at::Tensor attention_forward(const BlockWeights& b, const LlamaConfig& c, const 
                                                           /*enable_gqa=*/c.kv_groups() > 1);
   const at::Tensor attn = fake_quantize_activations(ctx.transpose(1, 2).reshape({B, T, c.q_dim()}), b.act);  // [B, T, H*D]
   if (observe) observe(LinearInput::AttentionOutput, attn);
-  return at::linear(attn, b.o);  // [B, T, hidden]
+  return project(b, BlockTensor::O, attn);  // [B, T, hidden]
 }
 
 at::Tensor mlp_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& h,
@@ -113,9 +120,9 @@ at::Tensor mlp_forward(const BlockWeights& b, const LlamaConfig& c, const at::Te
   const at::Tensor hq = fake_quantize_activations(h, b.act);  // [B, T, hidden]
   if (observe) observe(LinearInput::Mlp, hq);
   const at::Tensor act =
-      fake_quantize_activations(at::silu(at::linear(hq, b.gate)) * at::linear(hq, b.up), b.act);  // [B, T, inter]
+      fake_quantize_activations(at::silu(project(b, BlockTensor::Gate, hq)) * project(b, BlockTensor::Up, hq), b.act);  // [B, T, inter]
   if (observe) observe(LinearInput::MlpDown, act);
-  return at::linear(act, b.down);  // [B, T, hidden]
+  return project(b, BlockTensor::Down, act);  // [B, T, hidden]
 }
 
 at::Tensor block_forward(const BlockWeights& b, const LlamaConfig& c, const at::Tensor& x, const RopeTables& rope,

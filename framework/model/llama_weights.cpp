@@ -12,7 +12,6 @@
 #include "framework/model/safetensors_writer.h"
 
 namespace lowbit {
-namespace {
 
 c10::ScalarType scalar_type(DType t) {
   switch (t) {
@@ -22,6 +21,27 @@ c10::ScalarType scalar_type(DType t) {
     default: LOWBIT_ASSERT(false, "not a weight dtype: ", dtype_name(t));
   }
 }
+
+at::Tensor& block_field(BlockWeights& b, BlockTensor t) {
+  switch (t) {
+    case BlockTensor::InputNorm: return b.input_norm;
+    case BlockTensor::Q: return b.q;
+    case BlockTensor::K: return b.k;
+    case BlockTensor::V: return b.v;
+    case BlockTensor::O: return b.o;
+    case BlockTensor::PostNorm: return b.post_norm;
+    case BlockTensor::Gate: return b.gate;
+    case BlockTensor::Up: return b.up;
+    case BlockTensor::Down: return b.down;
+  }
+  LOWBIT_ASSERT(false, "unknown block tensor");
+}
+
+const at::Tensor& block_field(const BlockWeights& b, BlockTensor t) {
+  return block_field(const_cast<BlockWeights&>(b), t);
+}
+
+namespace {
 
 // Copies one validated tensor out of its mapping into an owned tensor of `dtype` on `device`.
 at::Tensor read(SafetensorsModel& model, const TensorSpec& spec, c10::ScalarType dtype, c10::Device device) {
@@ -37,21 +57,6 @@ at::Tensor read(SafetensorsModel& model, const TensorSpec& spec, c10::ScalarType
                 " non-finite value(s) (NaN or Inf) after conversion to ", float_dtype_name(dtype),
                 mapped.isfinite().all().item<bool>() ? " (they are finite in the file: it overflows this dtype)" : "");
   return owned;
-}
-
-at::Tensor& field(BlockWeights& b, BlockTensor t) {
-  switch (t) {
-    case BlockTensor::InputNorm: return b.input_norm;
-    case BlockTensor::Q: return b.q;
-    case BlockTensor::K: return b.k;
-    case BlockTensor::V: return b.v;
-    case BlockTensor::O: return b.o;
-    case BlockTensor::PostNorm: return b.post_norm;
-    case BlockTensor::Gate: return b.gate;
-    case BlockTensor::Up: return b.up;
-    case BlockTensor::Down: return b.down;
-  }
-  LOWBIT_ASSERT(false, "unknown block tensor");
 }
 
 DType stored_dtype(c10::ScalarType t) {
@@ -77,7 +82,7 @@ std::vector<NamedTensor> named_tensors(LlamaWeights& w) {
     const int64_t layer = w.first_block + static_cast<int64_t>(i);
     for (int t = 0; t < kBlockTensorCount; ++t) {
       const auto bt = static_cast<BlockTensor>(t);
-      out.push_back({block_tensor(c, layer, bt).name, &field(w.blocks[i], bt)});
+      out.push_back({block_tensor(c, layer, bt).name, &block_field(w.blocks[i], bt)});
     }
   }
   if (w.final_norm.defined()) out.push_back({final_norm_tensor(c).name, &w.final_norm});
@@ -97,7 +102,7 @@ LlamaWeights init_llama(const LlamaConfig& c, uint64_t seed, double std) {
     for (int t = 0; t < kBlockTensorCount; ++t) {
       const auto bt = static_cast<BlockTensor>(t);
       const TensorSpec s = block_tensor(c, l, bt);
-      field(b, bt) = (bt == BlockTensor::InputNorm || bt == BlockTensor::PostNorm) ? at::ones(s.shape) : normal(s);
+      block_field(b, bt) = (bt == BlockTensor::InputNorm || bt == BlockTensor::PostNorm) ? at::ones(s.shape) : normal(s);
     }
     w.blocks.push_back(std::move(b));
   }

@@ -8,13 +8,18 @@
 #include <c10/core/ScalarType.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "framework/core/dtype.h"
 #include "framework/model/activation_quant.h"
+#include "framework/model/llama_arch.h"
 #include "framework/model/llama_config.h"
 
 namespace lowbit {
+
+struct BlockAdapters;  // framework/model/lora_adapter.h
 
 struct BlockWeights {
   at::Tensor input_norm;  // [hidden]
@@ -27,6 +32,8 @@ struct BlockWeights {
   at::Tensor up;          // [intermediate, hidden]
   at::Tensor down;        // [hidden, intermediate]
   ActivationQuant act;    // runtime forward spec: activation fake-quantization (off for a plain model)
+  // LoRA adapters on the linears (fine-tuning; null for none): added to each linear's output.
+  std::shared_ptr<const BlockAdapters> adapters;
 };
 
 struct LlamaWeights {
@@ -48,6 +55,13 @@ struct LoadOptions {
   // (the host never holds more than one converted tensor).
   c10::Device device{c10::kCPU};
 };
+
+// The tensor of a block for one entry of llama_arch's table.
+at::Tensor& block_field(BlockWeights& b, BlockTensor t);
+const at::Tensor& block_field(const BlockWeights& b, BlockTensor t);
+
+// A float weight dtype (F32, F16, BF16) of safetensors as libtorch's.
+c10::ScalarType scalar_type(DType t);
 
 // Reads MODEL_DIR/config.json and the safetensors weights it needs; validates names, shapes, dtypes.
 LlamaWeights load_llama(const std::string& model_dir, const LoadOptions& options = {});

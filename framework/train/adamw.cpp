@@ -39,6 +39,9 @@ void AdamW::step(double lr) {
 }
 
 double learning_rate(const OptimConfig& c, int64_t step) {
+  // transformers' get_constant_schedule_with_warmup: the first step runs at lr * 0 / warmup.
+  if (c.schedule == "constant_with_warmup")
+    return step < c.warmup_steps ? c.lr * static_cast<double>(step) / static_cast<double>(c.warmup_steps) : c.lr;
   if (step < c.warmup_steps) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup_steps);
   if (c.schedule == "constant") return c.lr;
   const double span = std::max<int64_t>(1, c.steps - 1 - c.warmup_steps);

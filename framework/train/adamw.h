@@ -43,7 +43,8 @@ class AdamW {
 };
 
 // Learning rate at optimizer step `step` (0-based): linear warmup, then cosine to
-// lr * min_lr_ratio at the last step, or constant.
+// lr * min_lr_ratio at the last step, or constant; "constant_with_warmup" is transformers' (lr·step/warmup,
+// then lr).
 double learning_rate(const OptimConfig& c, int64_t step);
 
 // Scales all gradients so their global L2 norm is at most max_norm (0: no clipping); returns the

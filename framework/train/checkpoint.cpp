@@ -20,19 +20,19 @@ constexpr const char* kFormat = "lowbit-train-checkpoint";
 constexpr int kVersion = 1;
 }  // namespace
 
-void save_checkpoint(const std::string& dir, LlamaWeights& w, const AdamW& optimizer, const TrainProgress& progress,
-                     const std::string& fingerprint, const std::string& tokenizer_path) {
+void save_training_checkpoint(const std::string& dir, const std::function<void(const std::string& tmp_dir)>& write_model,
+                              const AdamW& optimizer, const TrainProgress& progress, const std::string& fingerprint) {
   const fs::path final_dir(dir), tmp(dir + ".tmp"), old(dir + ".old");
   fs::remove_all(tmp);
-  save_llama(w, tmp.string(), at::kFloat);
-  fs::copy_file(tokenizer_path, tmp / "tokenizer.json");
+  fs::create_directories(tmp);
+  write_model(tmp.string());
 
   std::vector<at::Tensor> keep;
   std::vector<TensorToWrite> moments;
   auto& opt = const_cast<AdamW&>(optimizer);
   for (std::size_t i = 0; i < opt.params().size(); ++i) {
     for (const auto& [prefix, t] : {std::pair{"exp_avg.", opt.exp_avg()[i]}, std::pair{"exp_avg_sq.", opt.exp_avg_sq()[i]}}) {
-      keep.push_back(t.contiguous());
+      keep.push_back(t.to(at::kCPU).contiguous());
       moments.push_back({prefix + opt.params()[i].name, DType::F32, keep.back().sizes().vec(), keep.back().data_ptr()});
     }
   }
@@ -53,14 +53,24 @@ void save_checkpoint(const std::string& dir, LlamaWeights& w, const AdamW& optim
   fs::remove_all(old);
 }
 
+void save_checkpoint(const std::string& dir, LlamaWeights& w, const AdamW& optimizer, const TrainProgress& progress,
+                     const std::string& fingerprint, const std::string& tokenizer_path) {
+  save_training_checkpoint(
+      dir,
+      [&](const std::string& tmp) {
+        save_llama(w, tmp, at::kFloat);
+        fs::copy_file(tokenizer_path, fs::path(tmp) / "tokenizer.json");
+      },
+      optimizer, progress, fingerprint);
+}
+
 std::string find_checkpoint(const std::string& dir) {
   if (fs::exists(fs::path(dir) / "trainer_state.json")) return dir;
   if (fs::exists(fs::path(dir + ".old") / "trainer_state.json")) return dir + ".old";
   return "";
 }
 
-LlamaWeights load_checkpoint_model(const std::string& dir, const LlamaConfig& expected, const std::string& fingerprint,
-                                   TrainProgress& progress) {
+void load_trainer_state(const std::string& dir, const std::string& fingerprint, TrainProgress& progress) {
   const std::string state_path = (fs::path(dir) / "trainer_state.json").string();
   const json state = parse_json_object(read_file(state_path), state_path);
   LOWBIT_CHECK(state.value("format", "") == kFormat && state.value("version", 0) == kVersion, state_path,
@@ -81,7 +91,11 @@ LlamaWeights load_checkpoint_model(const std::string& dir, const LlamaConfig& ex
   } catch (const json::exception& e) {
     LOWBIT_FAIL(state_path, ": field 'history' is malformed: ", e.what());
   }
+}
 
+LlamaWeights load_checkpoint_model(const std::string& dir, const LlamaConfig& expected, const std::string& fingerprint,
+                                   TrainProgress& progress) {
+  load_trainer_state(dir, fingerprint, progress);
   const std::string config_path = (fs::path(dir) / "config.json").string();
   const LlamaConfig saved = LlamaConfig::from_file(config_path);
   LlamaConfig want = expected;
@@ -102,7 +116,7 @@ void load_checkpoint_optimizer(const std::string& dir, AdamW& optimizer, const T
       const TensorView v = f.view(name);
       LOWBIT_CHECK(v.info->dtype == DType::F32 && v.info->shape == p.value.sizes().vec(), path, ": tensor '", name,
                    "' must be F32 of the parameter's shape");
-      target->copy_(at::from_blob(const_cast<std::byte*>(v.data), v.info->shape, at::kFloat));
+      target->copy_(at::from_blob(const_cast<std::byte*>(v.data), v.info->shape, at::kFloat).to(target->device()));
     }
   }
   const std::string state_path = (fs::path(dir) / "trainer_state.json").string();

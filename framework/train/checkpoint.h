@@ -4,6 +4,7 @@
 // directory and swapped in, so a run killed while saving keeps its previous checkpoint.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "framework/model/llama_weights.h"
@@ -11,6 +12,13 @@
 #include "framework/train/trainer.h"
 
 namespace lowbit {
+
+// Any trainer's checkpoint: `write_model(tmp_dir)` writes what trains (a model, adapters), then the
+// optimizer and trainer state follow, and the directory is swapped in.
+void save_training_checkpoint(const std::string& dir, const std::function<void(const std::string& tmp_dir)>& write_model,
+                              const AdamW& optimizer, const TrainProgress& progress, const std::string& fingerprint);
+// Reads DIR/trainer_state.json into `progress`; refuses another config's checkpoint (fingerprint).
+void load_trainer_state(const std::string& dir, const std::string& fingerprint, TrainProgress& progress);
 
 void save_checkpoint(const std::string& dir, LlamaWeights& w, const AdamW& optimizer, const TrainProgress& progress,
                      const std::string& fingerprint, const std::string& tokenizer_path);

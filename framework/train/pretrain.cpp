@@ -83,7 +83,12 @@ PretrainResult pretrain(const TrainConfig& cfg, int64_t stop_after_steps) {
   TrainConfig run_cfg = cfg;  // a run stopped early saves where it stops
   if (stop_after_steps > 0 && stop_after_steps < cfg.optim.steps) run_cfg.optim.steps = stop_after_steps;
   const auto save = [&](const TrainProgress& p) { save_checkpoint(ckpt, w, optimizer, p, cfg.fingerprint(), cfg.tokenizer); };
-  train(spec, optimizer, run_cfg, data, heldout, progress, save, cfg.optim.steps);
+  const StepBatches batches = [&](int64_t step) {
+    std::vector<TokenBatch> micro;
+    for (int64_t m = 0; m < cfg.optim.grad_accum; ++m) micro.push_back(data.batch(step, m, cfg.optim.micro_batch));
+    return micro;
+  };
+  train(spec, optimizer, run_cfg, batches, heldout, progress, save, cfg.optim.steps);
 
   result.steps_done = progress.step;
   result.heldout_loss = heldout_loss(spec, heldout);

@@ -4,17 +4,11 @@
 
 #include "framework/core/error.h"
 #include "framework/core/files.h"
+#include "framework/core/splitmix.h"
 #include "framework/model/tokenizer.h"
 
 namespace lowbit {
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 TokenBatch make_batch(const std::vector<int32_t>& tokens, const std::vector<int64_t>& starts, int64_t seq) {
   const int64_t b = static_cast<int64_t>(starts.size());

@@ -16,10 +16,13 @@ class Tokenizer;
 // Tokenizes a whole text file (no special tokens added).
 std::vector<int32_t> tokenize_file(const Tokenizer& tok, const std::string& path);
 
-// inputs [batch, seq] and next-token targets [batch, seq], int64.
+// inputs [batch, seq] and next-token targets [batch, seq], int64; a target of -100 carries no loss
+// (a prompt token or padding in instruction tuning).
 struct TokenBatch {
   at::Tensor inputs;
   at::Tensor targets;
+  int64_t tokens = -1;  // real (unpadded) input tokens; -1: every input is real
+  uint64_t key = 0;     // identifies the batch in its run (seeds adapter dropout's masks)
 };
 
 class TrainingWindows {

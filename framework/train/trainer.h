@@ -17,9 +17,18 @@ namespace lowbit {
 
 struct TrainSpec {
   std::vector<Parameter> params;
-  // Mean loss over every target token of the batch (a scalar with a gradient).
+  // Mean loss over the target tokens of the batch (those not -100; a scalar with a gradient).
   std::function<at::Tensor(const TokenBatch&)> loss;
+  // Data parallelism (null on one rank): sums a tensor over the ranks in place. Each rank then
+  // weights its micro-batches by their share of the step's target tokens over all ranks, the
+  // gradients are summed, and every rank takes the same step; held-out batches are shared out.
+  std::function<void(at::Tensor&)> all_reduce;
+  int rank = 0, world = 1;
+  bool print = true;  // progress lines (rank 0 of a data-parallel run)
 };
+
+// This rank's micro-batches of optimizer step `step` (0-based).
+using StepBatches = std::function<std::vector<TokenBatch>(int64_t step)>;
 
 struct TrainRecord {  // one line of history
   int64_t step = 0;            // optimizer steps done
@@ -33,13 +42,14 @@ struct TrainProgress {
   std::vector<TrainRecord> history;
 };
 
-// Mean loss per target token over the held-out batches, without gradients.
+// Mean loss per target token over the held-out batches, without gradients (over every rank's share
+// in a data-parallel run).
 double heldout_loss(const TrainSpec& spec, const std::vector<TokenBatch>& heldout);
 
 // Runs optimizer steps progress.step .. config.optim.steps-1. `save(progress)` is called every
 // save_every steps and after the last one. The learning-rate schedule spans `schedule_steps`
 // (default: config.optim.steps), so a run stopped early follows the full run's schedule.
-void train(const TrainSpec& spec, AdamW& optimizer, const TrainConfig& config, const TrainingWindows& data,
+void train(const TrainSpec& spec, AdamW& optimizer, const TrainConfig& config, const StepBatches& batches,
            const std::vector<TokenBatch>& heldout, TrainProgress& progress,
            const std::function<void(const TrainProgress&)>& save, int64_t schedule_steps = 0);
 

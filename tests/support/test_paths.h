@@ -14,5 +14,9 @@ inline std::string llama3_tokenizer() { return LOWBIT_TEST_LLAMA3_TOKENIZER; }
 inline std::string tiny_model_dir() { return LOWBIT_TEST_FIXTURES_DIR "/models/lowbit-tiny-llama3"; }
 // The small model's corpus, prepared by launch/prepare_tiny_corpus.py (a ctest fixture).
 inline std::string tiny_corpus_dir() { return LOWBIT_TEST_TINY_CORPUS_DIR; }
+// The project's small instruction set (launch/prepare_tiny_instructions.py, a ctest fixture).
+inline std::string tiny_instructions_dir() { return LOWBIT_TEST_TINY_INSTRUCTIONS_DIR; }
+// The LoRA fixtures' runs: nf4, nf4-icq (lowbit quantize), qlora, irqlora (lowbit finetune).
+inline std::string lora_runs_dir() { return LOWBIT_TEST_LORA_RUNS_DIR; }
 
 }  // namespace lowbit::test

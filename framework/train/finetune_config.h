@@ -1,0 +1,50 @@
+// The settings of `lowbit finetune CONFIG.yaml`: LoRA fine-tuning of a frozen (quantized) base on
+// instruction data, with QLoRA's recipe as the defaults (IR-QLoRA's scripts/finetune.sh and the
+// defaults of its irlora.py / qlora.py).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "framework/train/lora.h"
+#include "framework/train/train_config.h"
+
+namespace lowbit {
+
+struct FinetuneConfig {
+  std::string source;         // the YAML file, for messages
+  std::string base;           // a lowbit run directory (lowbit quantize) or a Hugging Face model directory
+  std::string model_override; // the run's base model elsewhere than its manifest says ("" = the manifest's)
+  std::string train_data;     // Alpaca-format .json / .jsonl
+  std::string validation_data;
+  int64_t source_max_len = 384;
+  int64_t target_max_len = 128;
+  int64_t heldout_examples = 1000;  // at most this many validation records (max_eval_samples)
+  LoraConfig lora;
+  // Training: transformers' TrainingArguments as qlora.py sets them.
+  int64_t steps = 10000;       // max_steps
+  int64_t batch_size = 16;     // global batch (per_device_train_batch_size x devices x accumulation)
+  int64_t micro_batch = 16;    // sequences per forward/backward on one rank
+  double lr = 2e-4;
+  std::string lr_scheduler_type = "constant";  // constant (transformers: no warm-up) | constant_with_warmup
+  double warmup_ratio = 0.03;  // used by constant_with_warmup only, as in transformers
+  double weight_decay = 0.0;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double max_grad_norm = 0.3;
+  uint64_t seed = 42;          // data order (data_seed) and the adapters' initialisation
+  std::string device = "auto"; // auto | cpu | cuda
+  int threads = 0;             // libtorch intra-op threads per rank; 0 = libtorch's default
+  int64_t eval_every = 1000;   // held-out loss every N steps (and after the last)
+  int64_t log_every = 10;
+  std::string output_dir;
+  int64_t save_every = 500;
+
+  static FinetuneConfig from_yaml(const std::string& path, const std::vector<std::string>& overrides = {});
+  // Every setting that changes the adapters: a checkpoint made under another fingerprint is refused.
+  std::string fingerprint() const;
+  // The trainer's optimizer settings for `world` data-parallel ranks (grad_accum = batch / (world x micro)).
+  OptimConfig optim(int world) const;
+};
+
+}  // namespace lowbit
