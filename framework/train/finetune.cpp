@@ -6,9 +6,13 @@
 #include <c10/core/GradMode.h>
 #include <fmt/format.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -146,6 +150,7 @@ FinetuneResult finetune(const FinetuneConfig& cfg, int64_t stop_after_steps) {
     return causal_lm_loss(w, {b.inputs.to(device), b.targets.to(device), b.tokens, b.key});
   };
   if (size > 1) spec.all_reduce = [&comm](at::Tensor& t) { comm.all_reduce_sum(t); };
+  spec.float64_accumulation = true;  // the same adapters on any world size (trainer.h)
   spec.rank = rank;
   spec.world = size;
   spec.print = rank == 0;
@@ -179,14 +184,14 @@ FinetuneResult finetune(const FinetuneConfig& cfg, int64_t stop_after_steps) {
   int64_t n_adapter = 0;
   for (const Parameter& p : spec.params) n_adapter += p.value.numel();
   if (rank == 0)
-    std::printf("%s\n", fmt::format("finetune: base {} ({}), {} adapter parameters (r {}, alpha {}{}), {} training / {} "
-                                    "held-out examples, global batch {} = {} rank(s) x {} micro-batch(es) of {}; {}\n{}",
+    std::printf("%s", fmt::format("finetune: base {} ({}), {} adapter parameters (r {}, alpha {}{}), {} training / {} "
+                                    "held-out examples, global batch {} = {} rank(s) x {} micro-batch(es) of {}; {}{}",
                                     cfg.base, base.quantized ? "method " + base.method : std::string("unquantized"),
                                     n_adapter, cfg.lora.r, cfg.lora.alpha, cfg.lora.iec ? ", IEC" : "",
                                     train_set.size(), heldout_set.size(), cfg.batch_size, size, optim.grad_accum,
                                     cfg.micro_batch, devices.banner(),
-                                    resume.empty() ? std::string("starting")
-                                                   : fmt::format("resuming from {} at step {}", resume, progress.step))
+                                    resume.empty() ? std::string("starting\n")
+                                                   : fmt::format("resuming from {} at step {}\n", resume, progress.step))
                             .c_str());
   std::fflush(stdout);
 
@@ -214,6 +219,9 @@ FinetuneResult finetune(const FinetuneConfig& cfg, int64_t stop_after_steps) {
     save_training_checkpoint(
         ckpt, [&](const std::string& tmp) { save_peft_adapter(tmp, lora, base_name); }, optimizer, p,
         fingerprint);
+    // Fault injection for the kill test (tests/mpi): die like a killed rank right after a checkpoint.
+    if (const char* kill_after = std::getenv("LOWBIT_TEST_KILL_AFTER_STEP"); kill_after && std::atoll(kill_after) == p.step)
+      ::kill(::getpid(), SIGKILL);
   };
   if (rank == 0 && progress.step == 0)
     std::printf("held-out response loss of the base: %.4f over %zu examples\n", base_loss, heldout_set.size());

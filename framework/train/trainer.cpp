@@ -43,17 +43,21 @@ double heldout_loss(const TrainSpec& spec, const std::vector<TokenBatch>& heldou
 
 namespace {
 
-// Sums every parameter's gradient over the ranks, in one message.
-void all_reduce_gradients(const TrainSpec& spec, const std::vector<Parameter>& params) {
+// Every parameter's gradient as one flat vector in `dtype` (zeros where a parameter has none).
+at::Tensor flat_gradients(const std::vector<Parameter>& params, c10::ScalarType dtype) {
   std::vector<at::Tensor> flat;
   for (const Parameter& p : params)
-    flat.push_back(p.value.grad().defined() ? p.value.grad().reshape({-1}) : at::zeros({p.value.numel()}, p.value.options()));
-  at::Tensor all = at::cat(flat);
-  spec.all_reduce(all);
+    flat.push_back(p.value.grad().defined() ? p.value.grad().reshape({-1}).to(dtype)
+                                            : at::zeros({p.value.numel()}, p.value.options().dtype(dtype)));
+  return at::cat(flat);
+}
+
+// Sets every parameter's gradient from a flat vector (rounded to the parameter's dtype).
+void set_gradients(const std::vector<Parameter>& params, const at::Tensor& flat) {
   int64_t offset = 0;
   for (const Parameter& p : params) {
     const int64_t n = p.value.numel();
-    p.value.mutable_grad() = all.narrow(0, offset, n).view(p.value.sizes()).clone();
+    p.value.mutable_grad() = flat.narrow(0, offset, n).view(p.value.sizes()).to(p.value.scalar_type()).clone();
     offset += n;
   }
 }
@@ -93,6 +97,7 @@ void train(const TrainSpec& spec, AdamW& optimizer, const TrainConfig& config, c
     }
     LOWBIT_CHECK(targets > 0, "step ", step, ": the batch has no target tokens (every response truncated away?)");
     double step_loss = 0;
+    at::Tensor sum;  // float64 accumulation: the micro-batches' gradients so far
     for (std::size_t i = 0; i < micro.size(); ++i) {
       if (counts[i] == 0) continue;
       const double weight = targets / static_cast<double>(counts[i]);
@@ -102,9 +107,20 @@ void train(const TrainSpec& spec, AdamW& optimizer, const TrainConfig& config, c
                    " (lower the learning rate or raise the warm-up in ", config.source, ")");
       (loss / weight).backward();
       step_loss += value / weight;
+      if (spec.float64_accumulation) {
+        const at::Tensor g = flat_gradients(optimizer.params(), at::kDouble);
+        sum = sum.defined() ? sum.add_(g) : g;
+        optimizer.zero_grad();
+      }
+    }
+    if (spec.float64_accumulation || spec.all_reduce) {
+      at::Tensor all = spec.float64_accumulation
+                           ? (sum.defined() ? sum : flat_gradients(optimizer.params(), at::kDouble))
+                           : flat_gradients(optimizer.params(), at::kFloat);
+      if (spec.all_reduce) spec.all_reduce(all);
+      set_gradients(optimizer.params(), all);
     }
     if (spec.all_reduce) {
-      all_reduce_gradients(spec, optimizer.params());
       at::Tensor l = at::tensor({step_loss}, at::kDouble);
       spec.all_reduce(l);
       step_loss = l.item<double>();

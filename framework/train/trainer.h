@@ -24,6 +24,11 @@ struct TrainSpec {
   // gradients are summed, and every rank takes the same step; held-out batches are shared out.
   std::function<void(at::Tensor&)> all_reduce;
   int rank = 0, world = 1;
+  // Sum the micro-batches' gradients in float64 (then over the ranks, then round to the parameters'
+  // dtype): each micro-batch's gradient is the same on any world size, and this makes their sum
+  // independent of how micro-batches are grouped into ranks up to float64 rounding. Without it the
+  // fp32 sums differ in order, and Adam's first steps (±lr wherever |g| >> eps) magnify that.
+  bool float64_accumulation = false;
   bool print = true;  // progress lines (rank 0 of a data-parallel run)
 };
 
