@@ -36,6 +36,7 @@ EvalTarget resolve_eval_target(const std::string& path, const std::string& model
     LOWBIT_CHECK(is_peft_adapter_dir(t.adapter_dir), t.adapter_dir, ": no adapter_config.json");
     const bool iec = info.contains("lora") && info["lora"].value("iec", false);
     t.finetune = iec ? "lora+iec" : "lora";
+    t.finetune_fingerprint = info.value("config_fingerprint", "");
     return t;
   }
   EvalTarget t;

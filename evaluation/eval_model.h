@@ -26,6 +26,7 @@ struct EvalTarget {
   // A `lowbit finetune` output over this base: its PEFT adapter directory, merged into the weights.
   std::string adapter_dir;     // "" without adapters
   std::string finetune;        // "" | "lora" | "lora+iec" (IR-QLoRA's IEC)
+  std::string finetune_fingerprint;  // the fine-tuning's settings and base (finetune.json)
 };
 
 // Resolves `path`: a run directory, a model directory, or a `lowbit finetune` output directory

@@ -409,7 +409,9 @@ json target_json(const EvalTarget& t) {
           {"method", t.method},
           {"method_config", t.method_config},
           {"activation_bits", t.activations.bits},  // 16: not quantized (what `lowbit report` prints as #A)
-          {"calibration_fingerprint", t.run_fingerprint}};
+          {"calibration_fingerprint", t.run_fingerprint},
+          {"finetune", t.finetune},  // "" | lora | lora+iec: LoRA adapters merged (lowbit finetune)
+          {"finetune_fingerprint", t.finetune_fingerprint}};
 }
 
 json evaluate(const EvalTarget& target, const EvalSettings& settings, Communicator& comm) {

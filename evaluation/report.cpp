@@ -55,6 +55,16 @@ RunKey key_of(const json& r) {
   }
   k.method = canonical_method(t.value("method", ""));
   const YAML::Node m = YAML::Load(t.value("method_config", std::string("{}")));
+  // The LoRA-FT table's rows: NF4 alone ("NormalFloat"), NF4 + LoRA (QLoRA), NF4 with ICQ + LoRA
+  // with IEC (IR-QLoRA).
+  if (k.method == "nf4") {
+    const std::string ft = t.value("finetune", "");
+    const bool icq = m["icq"] && m["icq"].as<bool>();
+    if (ft.empty()) k.method = icq ? "nf4icq" : "normalfloat";
+    else if (ft == "lora+iec" && icq) k.method = "irqlora";
+    else if (ft == "lora" && !icq) k.method = "qlora";
+    else k.method = "nf4" + std::string(icq ? "icq" : "") + canonical_method(ft);  // no paper row
+  }
   if (m["bits"]) k.w_bits = m["bits"].as<double>();
   if (m["group_size"]) k.group = m["group_size"].as<int64_t>();
   // The run's own forward spec as evaluation found it; older results: the config's a_bits.

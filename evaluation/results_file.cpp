@@ -33,7 +33,8 @@ json identity(const json& target) {
   return {{"model_fingerprint", target.value("model_fingerprint", "")},
           {"method", target.value("method", "")},
           {"method_config", target.value("method_config", "")},
-          {"calibration_fingerprint", target.value("calibration_fingerprint", "")}};
+          {"calibration_fingerprint", target.value("calibration_fingerprint", "")},
+          {"finetune_fingerprint", target.value("finetune_fingerprint", "")}};
 }
 
 // Per task, the entry a table should use: the newest full result, else the newest limited one.

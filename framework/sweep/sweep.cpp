@@ -15,6 +15,7 @@
 #include "framework/core/error.h"
 #include "framework/core/files.h"
 #include "framework/dist/communicator.h"
+#include "framework/train/finetune.h"
 #include "methods/method.h"
 
 namespace lowbit {
@@ -82,7 +83,7 @@ Sweep Sweep::from_yaml(const std::string& path) {
     s.eval.backend = e.get<std::string>("backend", s.eval.backend);
     e.finish();
   }
-  std::vector<std::pair<std::string, std::vector<std::string>>> expanded;  // (config, overrides)
+  std::vector<SweepRun> expanded;  // config, overrides (and a row's name, fine-tuning)
   if (y.has("grid")) {  // the cartesian product, keys in file order, the last key fastest
     YamlSection g = y.section("grid");
     std::vector<std::vector<std::string>> acc = {{}};
@@ -103,25 +104,33 @@ Sweep Sweep::from_yaml(const std::string& path) {
       acc = next;
       g.get<YAML::Node>(key);  // mark as read
     }
-    for (const auto& a : acc) expanded.emplace_back(s.base, a);
+    for (const auto& a : acc) expanded.push_back({"", s.base, a, false, "", {}, ""});
   }
   if (y.has("rows")) {
     const YAML::Node rows = y.node()["rows"];
     LOWBIT_CHECK(rows.IsSequence(), path, ": key 'rows' must be a list of mappings");
     for (const auto& row : rows) {
       LOWBIT_CHECK(row.IsMap(), path, ":", row.Mark().line + 1, ": each entry of 'rows' must be a mapping of overrides");
-      std::vector<std::string> o;
-      std::string config = s.base;
+      SweepRun r;
+      r.config = s.base;
       for (const auto& kv : row) {
         const std::string key = kv.first.as<std::string>();
-        if (key == "config") {
-          config = kv.second.as<std::string>();
-          LOWBIT_CHECK(fs::exists(config), path, ":", kv.second.Mark().line + 1, ": config ", config, " does not exist");
+        const int line = kv.second.Mark().line + 1;
+        if (key == "config" || key == "finetune") {
+          const std::string file = kv.second.as<std::string>();
+          LOWBIT_CHECK(fs::exists(file), path, ":", line, ": ", key, " ", file, " does not exist");
+          (key == "config" ? r.config : r.finetune_config) = file;
+        } else if (key == "name") {
+          r.name = kv.second.as<std::string>();
+        } else if (key.rfind("finetune.", 0) == 0) {
+          r.finetune_overrides.push_back(key.substr(9) + "=" + scalar_text(kv.second));
         } else {
-          o.push_back(key + "=" + scalar_text(kv.second));
+          r.overrides.push_back(key + "=" + scalar_text(kv.second));
         }
       }
-      expanded.emplace_back(config, o);
+      LOWBIT_CHECK(r.finetune_overrides.empty() || !r.finetune_config.empty(), path, ":", row.Mark().line + 1,
+                   ": finetune.* keys without a 'finetune' config");
+      expanded.push_back(r);
     }
     y.get<YAML::Node>("rows");
   }
@@ -129,15 +138,12 @@ Sweep Sweep::from_yaml(const std::string& path) {
   LOWBIT_CHECK(!expanded.empty() || fp, path, ": no runs (give 'grid' and/or 'rows')");
 
   if (fp) s.runs.push_back({"fp", s.base, {}, true, ""});
-  for (const auto& [config, o] : expanded) {
-    SweepRun r;
-    r.config = config;
-    r.overrides = o;
-    r.name = run_name(o);
+  for (SweepRun r : expanded) {
+    if (r.name.empty()) r.name = run_name(r.overrides);
     try {
       // The config's own method unless the row names one.
-      const std::string config_method = load_yaml_file(config).section("method").get<std::string>("name");
-      MethodRegistry::builtin().get(method_of(o, config_method));
+      const std::string config_method = load_yaml_file(r.config).section("method").get<std::string>("name");
+      MethodRegistry::builtin().get(method_of(r.overrides, config_method));
     } catch (const Error& e) {
       r.refused = e.what();
     }
@@ -195,11 +201,20 @@ SweepOutcome run_sweep(const Sweep& s, Communicator& comm, const std::vector<std
       } else {
         ExperimentConfig cfg;
         std::vector<std::string> o = r.overrides;
-        o.push_back("output.run_dir=" + dir);
+        const std::string quantized = r.finetune_config.empty() ? dir : (fs::path(dir) / "quantized").string();
+        o.push_back("output.run_dir=" + quantized);
         if (s.reuse_statistics) o.push_back("output.statistics_cache=" + (fs::path(s.runs_dir) / "statistics").string());
         collective_step(comm, [&] { cfg = ExperimentConfig::from_yaml(r.config, o); });
         quantize_run(cfg);
         comm.barrier();  // rank 0 writes the manifest after the other ranks have finished
+        if (!r.finetune_config.empty()) {
+          FinetuneConfig ft;
+          std::vector<std::string> fo = r.finetune_overrides;
+          fo.push_back("base=" + quantized);
+          fo.push_back("output.dir=" + dir);
+          collective_step(comm, [&] { ft = FinetuneConfig::from_yaml(r.finetune_config, fo); });
+          finetune(ft);
+        }
         collective_step(comm, [&] { target = resolve_eval_target(dir); });
       }
       const nlohmann::json res = evaluate(target, s.eval, comm);
