@@ -1,8 +1,8 @@
 // The runs the mpirun fixtures made (tests/CMakeLists.txt): lowbit-tiny-llama3 quantized with GPTQ
 // W4 g128 on 1, 2 and 3 ranks (RTN W3 g128 and GPTQ W2 per-channel on 1 and 3; AWQ W3 g128 and
-// SmoothQuant W8A8 on 1, 2 and 3), and on 2 ranks with rank 0 killed after a block and the run
-// started again (GPTQ, AWQ, SmoothQuant, PB-LLM, BiLLM, SliM-LLM, QuIP); PB-LLM 2-bit, BiLLM, SliM-LLM 2-bit
-// and QuIP W2 on 1, 2 and 3 ranks. In `propagation: quantized` every quantized tensor must be bitwise
+// SmoothQuant W8A8, PB-LLM 2-bit, BiLLM, SliM-LLM 2-bit, QuIP W2 and NF4 + ICQ on 1 and 3), and on 2
+// ranks with rank 0 killed after a block and the run started again (GPTQ, and each of those: their
+// two-rank check, a run whose blocks are computed partly before the kill and partly after). In `propagation: quantized` every quantized tensor must be bitwise
 // identical across all of them, and the manifests must describe the shards. In `full_precision` propagation (ranks
 // calibrating concurrently) 1 and 3 ranks must agree too.
 #include <ATen/ATen.h>
@@ -61,9 +61,8 @@ TEST(MpiKill, RankKilledAfterABlockThenRerunGivesIdenticalShards) { expect_ident
 
 // Interface v2 methods: AWQ (scales folded into the norms) and SmoothQuant (norms and a forward
 // spec) give the same artifacts, parameters and specs on any world size and after a killed rank.
-TEST(MpiWorldSizes, AwqAndSmoothQuantAreIdenticalOnOneTwoAndThreeRanks) {
-  for (const char* tag : {"awq3", "sq8"}) {
-    expect_identical(std::string(tag) + "_np1", std::string(tag) + "_np2");
+TEST(MpiWorldSizes, AwqAndSmoothQuantAreIdenticalOnOneAndThreeRanks) {
+  for (const char* tag : {"awq3", "sq8"}) {  // two ranks: the killed-and-resumed run below
     expect_identical(std::string(tag) + "_np1", std::string(tag) + "_np3");
   }
   const auto awq = blocks_of(run_dir("awq3_np1")), sq = blocks_of(run_dir("sq8_np1"));
@@ -75,9 +74,8 @@ TEST(MpiWorldSizes, AwqAndSmoothQuantAreIdenticalOnOneTwoAndThreeRanks) {
 
 // PB-LLM's binary planes and salient part, BiLLM's four planes and SliM-LLM's mixed widths (its count
 // search a second pass over the block's samples), through quantized propagation, on any world size.
-TEST(MpiWorldSizes, PbLlmBillmAndSlimLlmAreIdenticalOnOneTwoAndThreeRanks) {
-  for (const char* tag : {"pb2", "billm", "slim2"}) {
-    expect_identical(std::string(tag) + "_np1", std::string(tag) + "_np2");
+TEST(MpiWorldSizes, PbLlmBillmAndSlimLlmAreIdenticalOnOneAndThreeRanks) {
+  for (const char* tag : {"pb2", "billm", "slim2"}) {  // two ranks: the killed-and-resumed run below
     expect_identical(std::string(tag) + "_np1", std::string(tag) + "_np3");
     EXPECT_EQ(blocks_of(run_dir(std::string(tag) + "_np1")).at(0).linears.at("mlp.up_proj").format,
               std::string(tag) == "slim2" ? "mixed_uniform" : "binary_planes");
@@ -95,7 +93,6 @@ TEST(MpiKill, AwqSmoothQuantPbLlmBillmAndSlimLlmRankKilledAfterABlockThenRerunGi
 // QuIP W2: codes, scales and transforms identical on any world size and after a killed rank; each
 // linear's stored U and V are what (seed 0, block, module) draws afresh.
 TEST(MpiWorldSizes, QuipIsIdenticalOnOneTwoAndThreeRanksAndAfterAKilledRank) {
-  expect_identical("quip2_np1", "quip2_np2");
   expect_identical("quip2_np1", "quip2_np3");
   expect_identical("quip2_np1", "quip2_np2_killed");
 }
@@ -125,7 +122,6 @@ TEST(MpiWorldSizes, QuipTransformsRegenerateFromSeedBlockAndModule) {
 // NF4 with ICQ (data-free: its bytes and τ depend on the weights alone): identical on any world
 // size and after a killed rank, and what it claims (the nf4 format with τ).
 TEST(MpiWorldSizes, Nf4WithIcqIsIdenticalOnOneTwoAndThreeRanksAndAfterAKilledRank) {
-  expect_identical("nf4icq_np1", "nf4icq_np2");
   expect_identical("nf4icq_np1", "nf4icq_np3");
   expect_identical("nf4icq_np1", "nf4icq_np2_killed");
   const auto up = blocks_of(run_dir("nf4icq_np1")).at(0).linears.at("mlp.up_proj");
