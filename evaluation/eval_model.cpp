@@ -32,10 +32,7 @@ EvalTarget resolve_eval_target(const std::string& path, const std::string& model
     LOWBIT_CHECK(info.value("run_fingerprint", "") == t.run_fingerprint, where,
                  ": field 'run_fingerprint' differs from the base run's: the adapters were trained on another run");
     t.path = path;
-    t.adapter_dir = (fs::path(path) / info.value("adapter", kFinetuneAdapterDir)).string();
-    LOWBIT_CHECK(is_peft_adapter_dir(t.adapter_dir), t.adapter_dir, ": no adapter_config.json");
-    const bool iec = info.contains("lora") && info["lora"].value("iec", false);
-    t.finetune = iec ? "lora+iec" : "lora";
+    attach_adapter(t, (fs::path(path) / info.value("adapter", kFinetuneAdapterDir)).string());
     t.finetune_fingerprint = info.value("config_fingerprint", "");
     return t;
   }
@@ -94,6 +91,15 @@ void apply_run_blocks(const EvalTarget& t, const RankPlan& plan, LlamaWeights& w
   }
 }
 }  // namespace
+
+void attach_adapter(EvalTarget& t, const std::string& adapter_dir) {
+  LOWBIT_CHECK(t.adapter_dir.empty(), adapter_dir, ": ", t.path, " already carries adapters (", t.adapter_dir, ")");
+  LOWBIT_CHECK(is_peft_adapter_dir(adapter_dir), adapter_dir, ": no adapter_config.json (not a PEFT adapter directory)");
+  t.adapter_dir = adapter_dir;
+  const LlamaConfig c = LlamaConfig::from_file((fs::path(t.model_dir) / "config.json").string());
+  t.finetune = load_peft_adapter(adapter_dir, c).config().iec ? "lora+iec" : "lora";  // checked here, before any work
+  t.finetune_fingerprint = "adapter " + fs::absolute(adapter_dir).lexically_normal().string();
+}
 
 LlamaWeights load_eval_part(const EvalTarget& t, const RankPlan& plan, c10::Device device, c10::ScalarType dtype) {
   LoadOptions load;

@@ -35,6 +35,10 @@ struct EvalTarget {
 // header must agree with the manifest (framework/store/run_manifest.h).
 EvalTarget resolve_eval_target(const std::string& path, const std::string& model_override = "");
 
+// Puts a PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors: lowbit's or
+// one PEFT trained) on top of `t`: evaluation merges it into the weights. `lowbit eval --adapter`.
+void attach_adapter(EvalTarget& t, const std::string& adapter_dir);
+
 // This rank's part of the model (`plan` from make_partition_plan over the model's config), with the
 // run's quantized blocks in place, in `dtype` on `device` (loaded tensor by tensor). Every shard read
 // is checked against the model's fingerprint.

@@ -21,14 +21,16 @@ namespace fs = std::filesystem;
 
 void add_eval(CLI::App& app) {
   struct Args {
-    std::string target, tasks = "wikitext2,c4,ptb,piqa,arc_easy,arc_challenge,hellaswag,winogrande", out, model;
+    std::string target, tasks = "wikitext2,c4,ptb,piqa,arc_easy,arc_challenge,hellaswag,winogrande", out, model, adapter;
     std::vector<std::string> data;
     int threads = 0;
     EvalSettings s;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("eval", "Evaluate a model or a quantized run: perplexity, zero-shot tasks, MMLU");
-  cmd->add_option("TARGET", a->target, "A lowbit run directory (manifest.json) or a Hugging Face model directory")
+  cmd->add_option("TARGET", a->target,
+                  "A lowbit run directory (manifest.json), a lowbit finetune output (finetune.json: its base with "
+                  "the adapters merged) or a Hugging Face model directory")
       ->required();
   cmd->add_option("--tasks", a->tasks,
                   "Comma-separated: wikitext2, c4, ptb, piqa, arc_easy, arc_challenge, hellaswag, winogrande, mmlu")
@@ -54,6 +56,9 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--mmlu-max-tokens", a->s.mmlu_max_tokens, "MMLU: shots are dropped while the prompt is longer")
       ->capture_default_str();
   cmd->add_option("--model", a->model, "Base model directory of a run (default: the one in its manifest)");
+  cmd->add_option("--adapter", a->adapter,
+                  "A PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors, e.g. trained "
+                  "by peft) merged into TARGET's weights; results go to ADAPTER/results.json by default");
   cmd->add_option("--threads", a->threads, "libtorch intra-op threads per rank (0: libtorch's default)");
   cmd->add_option("--device", a->s.device,
                   "auto | cpu | cuda: where each rank computes (auto: CUDA when a GPU is visible; rank r uses GPU "
@@ -85,12 +90,15 @@ void add_eval(CLI::App& app) {
       // Rank 0 first: the first use of a model digests its weights and caches them; the other
       // ranks then read the cache instead of every rank reading every weight.
       if (comm.rank() == 0) target = resolve_eval_target(a->target, a->model);
+      if (comm.rank() == 0 && !a->adapter.empty()) attach_adapter(target, a->adapter);
     });
     collective_step(comm, [&] {
       if (comm.rank() != 0) target = resolve_eval_target(a->target, a->model);
+      if (comm.rank() != 0 && !a->adapter.empty()) attach_adapter(target, a->adapter);
       if (a->out.empty())
-        a->out = target.quantized ? (fs::path(a->target) / "results.json").string()
-                                  : "results-" + target.model_name + ".json";
+        a->out = !a->adapter.empty()                        ? (fs::path(a->adapter) / "results.json").string()
+                 : target.quantized || !target.adapter_dir.empty() ? (fs::path(a->target) / "results.json").string()
+                                                             : "results-" + target.model_name + ".json";
       if (comm.rank() == 0) check_results_file(a->out, target_json(target));  // before hours of work
     });
     const nlohmann::json results = evaluate(target, a->s, comm);
