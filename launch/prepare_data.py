@@ -4,6 +4,7 @@ layout `lowbit eval` reads (docs/evaluation.md). Needs internet access to the Hu
 lowbit itself never downloads anything.
 
 Usage: launch/prepare_data.py [--out data/eval] [--tasks wikitext2,c4,ptb,piqa,...] [--ptb-split validation]
+       launch/prepare_data.py --alpaca data/alpaca      (the LoRA fine-tuning data, below)
 
   wikitext2/test.txt                         wikitext-2-raw-v1 test, lines joined with "\\n\\n"
   wikitext2/train.txt                        the train split the same way: the paper's calibration set
@@ -15,6 +16,10 @@ Usage: launch/prepare_data.py [--out data/eval] [--tasks wikitext2,c4,ptb,piqa,.
   hellaswag/validation.jsonl                 activity_label, ctx_a, ctx_b, endings, label, ...
   winogrande/validation.jsonl                winogrande_xl: sentence, option1, option2, answer
   mmlu/dev.jsonl, mmlu/test.jsonl            cais/mmlu "all": question, subject, choices, answer
+
+--alpaca DIR writes tatsu-lab/alpaca (instruction, input, output) for `lowbit finetune`, split as
+qlora.py / IR-QLoRA split it when evaluating: train_test_split(test_size=1024, shuffle=True, seed=42)
+of the train split -> DIR/train.jsonl (50,978 records) and DIR/validation.jsonl (1,024).
 
 Each file is written to a temporary name and renamed, so an interrupted run leaves no half file;
 existing files are kept unless --force.
@@ -65,14 +70,33 @@ def text(s):
     return write
 
 
+def alpaca(datasets, out, force):
+    paths = {split: os.path.join(out, f"{split}.jsonl") for split in ("train", "validation")}
+    if all(os.path.exists(p) for p in paths.values()) and not force:
+        print(f"kept {out} (exists; --force to rewrite)")
+        return
+    try:
+        d = datasets.load_dataset("tatsu-lab/alpaca", split="train")
+    except Exception as e:  # no network, no Hub access
+        sys.exit(f"cannot load tatsu-lab/alpaca from the Hugging Face Hub ({e}); on a machine without Hub access, "
+                 f"copy DIR/train.jsonl and DIR/validation.jsonl from one that has it, or use your own "
+                 f"Alpaca-format data (instruction, input, output)")
+    split = d.train_test_split(test_size=1024, shuffle=True, seed=42)
+    for name, part in (("train", split["train"]), ("validation", split["test"])):
+        write_atomic(paths[name], jsonl({k: r[k] for k in ("instruction", "input", "output")} for r in part))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="data/eval")
     ap.add_argument("--tasks", default=",".join(ALL))
     ap.add_argument("--ptb-split", default="validation", choices=["validation", "test"])
     ap.add_argument("--force", action="store_true", help="overwrite existing files")
+    ap.add_argument("--alpaca", metavar="DIR", help="write the Alpaca instruction data to DIR instead (see above)")
     a = ap.parse_args()
     datasets = need("datasets")
+    if a.alpaca:
+        return alpaca(datasets, a.alpaca, a.force)
     tasks = [t for t in a.tasks.split(",") if t]
     for t in tasks:
         if t not in ALL:
