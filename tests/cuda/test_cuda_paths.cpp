@@ -7,7 +7,8 @@
 //  - evaluation: perplexity windows and shared-context multiple-choice requests through the
 //    pipeline scorer, log-likelihoods cuda vs cpu ≤ 1e-4 relative;
 //  - 2 ranks sharing one GPU (backend mpi) give the shards of 1 rank (runs made by the cuda.mpi_*
-//    ctest fixtures).
+//    ctest fixtures);
+//  - LoRA with IEC: the training loss and every adapter gradient cuda vs cpu ≤ 1e-4 relative (fp32).
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
@@ -22,6 +23,8 @@
 #include "framework/dist/communicator.h"
 #include "framework/model/llama_forward.h"
 #include "framework/model/llama_weights.h"
+#include "framework/train/causal_lm.h"
+#include "framework/train/lora.h"
 #include "methods/common/gptq_solver.h"
 #include "methods/common/hessian.h"
 #include "framework/calibrate/layer_loop.h"
@@ -79,6 +82,38 @@ TEST(CudaForward, LogitsMatchCpuInFp32AndBf16) {
     ASSERT_EQ(a.device(), kCuda);
     EXPECT_LE(relative_error(a, b), tolerance) << c10::toString(dtype);
   }
+}
+
+TEST(CudaLora, AdapterGradientsMatchCpu) {
+  REQUIRE_GPU();
+  LoraConfig lc;
+  lc.r = 8;
+  lc.iec = true;
+  std::vector<at::Tensor> grads[2];
+  double losses[2] = {0, 0};
+  for (int side = 0; side < 2; ++side) {
+    const c10::Device device = side == 0 ? c10::Device(c10::kCPU) : kCuda;
+    LlamaWeights w = tiny(device, at::kFloat);
+    const LoraModel lora = LoraModel::init(w.config, lc, 5, device);
+    for (const Parameter& p : lora.parameters()) {  // B and β nonzero, identically on both sides
+      at::Tensor v = p.value;
+      if (p.name.find("lora_B") != std::string::npos)
+        v.copy_(at::randn(v.sizes(), at::detail::createCPUGenerator(11)) * 0.02);
+      if (p.name.find("scale") != std::string::npos) v.fill_(0.1);
+    }
+    lora.attach(w);
+    const at::Tensor ids = random_ids(2, 64, w.config.vocab_size);
+    std::vector<Parameter> params = lora.parameters();
+    for (Parameter& p : params) p.value.requires_grad_(true);
+    const at::Tensor loss = causal_lm_loss(w, {ids.narrow(1, 0, 63).contiguous().to(device),
+                                               ids.narrow(1, 1, 63).contiguous().to(device)});
+    loss.backward();
+    losses[side] = loss.item<double>();
+    for (const Parameter& p : params) grads[side].push_back(p.value.grad().cpu());
+  }
+  EXPECT_NEAR(losses[1], losses[0], 1e-5 * losses[0]);
+  ASSERT_EQ(grads[0].size(), grads[1].size());
+  for (std::size_t i = 0; i < grads[0].size(); ++i) EXPECT_LE(relative_error(grads[1][i], grads[0][i]), 1e-4) << i;
 }
 
 // Block 0's statistics from random tokens, on `device` (fp32 weights).
