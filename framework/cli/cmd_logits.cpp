@@ -1,5 +1,7 @@
-// `lowbit logits MODEL_DIR --ids ...|--text ...`: a debug forward pass printing the logits of
-// the last position (top-k and the first values), or saving all positions to a safetensors file.
+// `lowbit logits MODEL_DIR|RUN_DIR --ids ...|--text ...`: a debug forward pass printing the logits
+// of the last position (top-k and the first values), or saving all positions to a safetensors file.
+// A run directory (or a fine-tuning output) runs with its quantized blocks (and adapters) in place,
+// as evaluation does.
 #include <ATen/ATen.h>
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -8,6 +10,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "evaluation/eval_model.h"
 #include "framework/cli/commands.h"
 #include "framework/core/error.h"
 #include "framework/model/llama_forward.h"
@@ -32,8 +35,13 @@ void run(const LogitsArgs& a) {
   LOWBIT_CHECK(a.dtype == "float32" || a.dtype == "bfloat16", "--dtype must be float32 or bfloat16, got '",
                a.dtype, "'");
   std::vector<int64_t> ids = a.ids;
+  namespace fs = std::filesystem;
+  const bool run = fs::exists(fs::path(a.model) / "manifest.json") || fs::exists(fs::path(a.model) / "finetune.json");
+  EvalTarget target;  // a plain model directory is read as it is (no weight digests computed)
+  if (run) target = resolve_eval_target(a.model);
+  else target.model_dir = a.model;
   // With the model's tokenizer at hand, top tokens are shown as text too.
-  const std::string tok_path = (std::filesystem::path(a.model) / "tokenizer.json").string();
+  const std::string tok_path = (std::filesystem::path(target.model_dir) / "tokenizer.json").string();
   std::optional<Tokenizer> tok;
   if (std::filesystem::exists(tok_path)) tok.emplace(Tokenizer::from_file(tok_path));
   if (!a.text.empty()) {
@@ -41,10 +49,14 @@ void run(const LogitsArgs& a) {
     for (int32_t id : tok->encode(a.text)) ids.push_back(id);
     LOWBIT_CHECK(!ids.empty(), "--text produced no tokens");
   }
-  LoadOptions opt;
-  opt.dtype = a.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
   const auto t0 = std::chrono::steady_clock::now();
-  const LlamaWeights w = load_llama(a.model, opt);
+  const c10::ScalarType dtype = a.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+  LoadOptions opt;
+  opt.dtype = dtype;
+  const LlamaWeights w =
+      run ? load_eval_part(target, whole_model_plan(LlamaConfig::from_file(target.model_dir + "/config.json")), c10::kCPU,
+                           dtype)
+          : load_llama(a.model, opt);
   const auto t1 = std::chrono::steady_clock::now();
   const at::Tensor input = at::tensor(ids, at::kLong).unsqueeze(0);  // [1, seq]
   const at::Tensor logits = forward(w, input)[0].contiguous();       // [seq, vocab]
@@ -79,7 +91,10 @@ void run(const LogitsArgs& a) {
 void add_logits(CLI::App& app) {
   auto a = std::make_shared<LogitsArgs>();
   auto* cmd = app.add_subcommand("logits", "Debug forward pass: the last position's logits");
-  cmd->add_option("MODEL_DIR", a->model, "Hugging Face model directory")->required();
+  cmd->add_option("MODEL_DIR", a->model,
+                  "Hugging Face model directory, lowbit run directory (its dequantized blocks) or finetune output "
+                  "(adapters merged)")
+      ->required();
   cmd->add_option("--ids", a->ids, "Token ids (space or comma separated)")->delimiter(',');
   cmd->add_option("--text", a->text, "Text, tokenized with MODEL_DIR/tokenizer.json");
   cmd->add_option("--dtype", a->dtype, "Compute dtype: float32 or bfloat16")->capture_default_str();

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   lowbit::cli::add_eval(app);
   lowbit::cli::add_sweep(app);
   lowbit::cli::add_report(app);
+  lowbit::cli::add_export(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

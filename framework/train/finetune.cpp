@@ -15,12 +15,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
 #include "evaluation/eval_model.h"
 #include "framework/core/device.h"
 #include "framework/core/error.h"
+#include "framework/core/file_lock.h"
 #include "framework/core/files.h"
 #include "framework/core/splitmix.h"
 #include "framework/data/instructions.h"
@@ -125,6 +127,13 @@ FinetuneResult finetune(const FinetuneConfig& cfg, int64_t stop_after_steps) {
   // What a checkpoint must have been made with: the settings and the very base it trained on.
   const std::string fingerprint =
       cfg.fingerprint() + ";base_run=" + base.run_fingerprint + ";base_model=" + base.model_fingerprint;
+  // One finetune per output directory: rank 0 holds its lock for the job (docs/reliability.md).
+  std::unique_ptr<FileLock> lock;
+  collective_step(comm, [&] {
+    if (rank != 0) return;
+    fs::create_directories(out);
+    lock = std::make_unique<FileLock>((out / ".lowbit-finetune.lock").string(), "lowbit finetune " + cfg.source);
+  });
   const std::string ckpt = (out / "checkpoint").string();
   const std::string resume = find_checkpoint(ckpt);
   TrainProgress progress;
@@ -228,7 +237,10 @@ FinetuneResult finetune(const FinetuneConfig& cfg, int64_t stop_after_steps) {
   if (progress.step < optim.steps) train(spec, optimizer, loop, batches, heldout, progress, save, optim.steps);
 
   result.steps_done = progress.step;
-  result.heldout_loss = heldout_loss(spec, heldout);
+  // The loop evaluated after its last step; a run that had nothing left to do evaluates now.
+  const bool evaluated = !progress.history.empty() && progress.history.back().step == progress.step &&
+                         progress.history.back().heldout_loss >= 0;
+  result.heldout_loss = evaluated ? progress.history.back().heldout_loss : heldout_loss(spec, heldout);
   result.base_heldout_loss = base_loss;
   result.complete = progress.step >= optim.steps;
   if (!result.complete) {

@@ -45,6 +45,7 @@ open(base, "w").write(text.replace("  propagation: quantized\n", "  propagation:
 ft = os.path.join(work, "qlora.yaml")
 text = open(os.path.join(repo, "configs/finetune/tiny-llama3-qlora.yaml")).read()
 text = text.replace("data/tiny-instructions", instructions)
+text = text.replace("  target_max_len: 128\n", "  target_max_len: 128\n  heldout_examples: 32\n")
 text = text.replace("  steps: 200\n", "  steps: 10\n  threads: 1\n").replace("  eval_every: 50\n", "  eval_every: 10\n")
 open(ft, "w").write(text)
 runs = os.path.join(work, "runs")

@@ -1,0 +1,185 @@
+#include "framework/export/hf_export.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "framework/core/device.h"
+#include "framework/core/error.h"
+#include "framework/core/files.h"
+#include "framework/dist/partition_plan.h"
+#include "framework/model/llama_arch.h"
+#include "framework/model/safetensors_writer.h"
+
+namespace lowbit {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+DType stored_dtype(c10::ScalarType t) {
+  return t == at::kFloat ? DType::F32 : t == at::kHalf ? DType::F16 : DType::BF16;
+}
+
+// The block a tensor belongs to ("model.layers.7.mlp.up_proj.weight" -> 7), or -1.
+int64_t block_of(const std::string& name) {
+  const std::string prefix = "model.layers.";
+  if (name.rfind(prefix, 0) != 0) return -1;
+  return std::stoll(name.substr(prefix.size(), name.find('.', prefix.size()) - prefix.size()));
+}
+
+// The part of the model that holds a tensor, loaded one part at a time (a block, or the embedding +
+// final norm + head), as evaluation loads it: quantized blocks dequantized, adapters merged.
+class PartLoader {
+ public:
+  PartLoader(const EvalTarget& t, int64_t blocks) : target_(t), blocks_(blocks) {}
+
+  at::Tensor tensor(const std::string& name) {
+    const int64_t block = block_of(name);
+    if (block != loaded_) {
+      RankPlan plan;
+      if (block >= 0) {
+        plan.first_block = block;
+        plan.end_block = block + 1;
+      } else {
+        plan.embedding = plan.head = true;
+      }
+      const auto t0 = std::chrono::steady_clock::now();
+      part_ = load_eval_part(target_, plan);
+      by_name_.clear();
+      for (const NamedTensor& n : named_tensors(part_)) by_name_[n.name] = n.tensor;
+      loaded_ = block;
+      if (block >= 0) {
+        std::printf("export: block %lld/%lld dequantized in %.2f s\n", static_cast<long long>(block + 1),
+                    static_cast<long long>(blocks_),
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        std::fflush(stdout);
+        // Fault injection for the interrupted-export test: die like a killed job in the middle.
+        if (const char* kill_after = std::getenv("LOWBIT_TEST_KILL_EXPORT_AT_BLOCK");
+            kill_after && std::atoll(kill_after) == block)
+          ::kill(::getpid(), SIGKILL);
+      }
+    }
+    const auto it = by_name_.find(name);
+    LOWBIT_ASSERT(it != by_name_.end(), "export: no tensor ", name, " in the loaded part");
+    return *it->second;
+  }
+
+ private:
+  const EvalTarget& target_;
+  int64_t blocks_;
+  int64_t loaded_ = -2;
+  LlamaWeights part_;
+  std::map<std::string, at::Tensor*> by_name_;
+};
+
+std::string model_card(const EvalTarget& t, const std::string& dtype) {
+  std::string s = fmt::format("# {} — {} (fake-quantized export by lowbit)\n\n", t.model_name,
+                              t.quantized ? t.method : std::string("fine-tuned"));
+  s += fmt::format(
+      "The weights of this LlamaForCausalLM are lowbit's dequantized weights of a quantized run, stored in {}: "
+      "every linear of every decoder block holds exactly the values lowbit evaluates (a fake-quant model, not a "
+      "packed low-bit checkpoint). Embedding, norms and head are the base model's.\n\n",
+      dtype);
+  if (t.quantized) s += fmt::format("- method: `{}`\n- method settings:\n\n```yaml\n{}\n```\n", t.method, t.method_config);
+  if (!t.finetune.empty())
+    s += fmt::format("- LoRA adapters ({}) merged into the weights: W + (alpha/r)·B·A{}\n", t.finetune,
+                     t.finetune == "lora+iec" ? " (+ IR-QLoRA's IEC terms)" : "");
+  if (t.activations.enabled())
+    s += fmt::format(
+        "\n**Activations are not quantized by transformers.** This method also quantizes activations ({}-bit) in "
+        "lowbit's forward pass; loaded in transformers these weights run with full-precision activations, so its "
+        "numbers differ from lowbit's evaluation.\n",
+        t.activations.bits);
+  s += "\nProvenance (base model and run fingerprints): lowbit_export.json.\n";
+  return s;
+}
+
+void copy_if_present(const fs::path& from_dir, const fs::path& to_dir, const char* name) {
+  if (fs::exists(from_dir / name)) fs::copy_file(from_dir / name, to_dir / name);
+}
+
+}  // namespace
+
+void write_hf_export(const EvalTarget& t, const ExportOptions& o, const std::string& dir) {
+  const fs::path base(t.model_dir), out(dir);
+  const std::string config_path = (base / "config.json").string();
+  const LlamaConfig c = LlamaConfig::from_file(config_path);
+  const std::string dtype_name = o.dtype.empty() ? c.torch_dtype : o.dtype;
+  const c10::ScalarType dtype = float_dtype(dtype_name, o.dtype.empty() ? config_path + ": dtype" : "--dtype");
+  const DType stored = stored_dtype(dtype);
+
+  // Files of at most shard_bytes, tensors in the checkpoint's order.
+  const std::vector<TensorSpec> specs = all_tensors(c);
+  std::vector<std::vector<const TensorSpec*>> files(1);
+  uint64_t in_file = 0, total = 0;
+  for (const TensorSpec& s : specs) {
+    uint64_t bytes = dtype_size(stored);
+    for (int64_t d : s.shape) bytes *= static_cast<uint64_t>(d);
+    if (in_file > 0 && in_file + bytes > o.shard_bytes) {
+      files.emplace_back();
+      in_file = 0;
+    }
+    files.back().push_back(&s);
+    in_file += bytes;
+    total += bytes;
+  }
+  PartLoader loader(t, c.num_hidden_layers);
+  json weight_map = json::object();
+  for (std::size_t f = 0; f < files.size(); ++f) {
+    const std::string name = files.size() == 1 ? "model.safetensors"
+                                               : fmt::format("model-{:05d}-of-{:05d}.safetensors", f + 1, files.size());
+    std::vector<TensorToWrite> tensors;
+    for (const TensorSpec* s : files[f]) {
+      weight_map[s->name] = name;
+      tensors.push_back({s->name, stored, s->shape, nullptr, [&loader, s, dtype](std::string& bytes) {
+                           const at::Tensor v = loader.tensor(s->name).to(at::kCPU, dtype).contiguous();
+                           LOWBIT_ASSERT(static_cast<std::size_t>(v.nbytes()) == bytes.size(), "export: ", s->name,
+                                         " has ", v.nbytes(), " bytes, expected ", bytes.size());
+                           std::memcpy(bytes.data(), v.data_ptr(), bytes.size());
+                         }});
+    }
+    write_safetensors((out / name).string(), tensors, {{"format", "pt"}});
+  }
+  if (files.size() > 1)
+    write_file_atomic((out / "model.safetensors.index.json").string(),
+                      json{{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}}.dump(2) + "\n");
+
+  // config.json: the base model's, every field as it was, with the stored dtype.
+  json config = parse_json_object(read_file(config_path), config_path);
+  bool set = false;
+  for (const char* key : {"dtype", "torch_dtype"})
+    if (config.contains(key)) config[key] = float_dtype_name(dtype), set = true;
+  if (!set) config["torch_dtype"] = float_dtype_name(dtype);
+  write_file_atomic((out / "config.json").string(), config.dump(2) + "\n");
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
+                           "tokenizer.model"})
+    copy_if_present(base, out, name);
+  write_file_atomic((out / "README.md").string(), model_card(t, float_dtype_name(dtype)));
+  const json provenance = {{"format", "lowbit-export"},
+                           {"version", 1},
+                           {"export_format", "hf"},
+                           {"source", fs::absolute(t.path).lexically_normal().string()},
+                           {"model", t.model_name},
+                           {"model_fingerprint", t.model_fingerprint},
+                           {"method", t.method},
+                           {"method_config", t.method_config},
+                           {"calibration_fingerprint", t.run_fingerprint},
+                           {"finetune", t.finetune},
+                           {"finetune_fingerprint", t.finetune_fingerprint},
+                           {"dtype", float_dtype_name(dtype)},
+                           {"activations_quantized_in_lowbit", t.activations.enabled()}};
+  write_file_atomic((out / "lowbit_export.json").string(), provenance.dump(2) + "\n");
+}
+
+}  // namespace lowbit
