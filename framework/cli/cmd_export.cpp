@@ -17,10 +17,10 @@ void add_export(CLI::App& app) {
   auto a = std::make_shared<Args>();
   std::string formats;
   for (const auto& [name, about] : export_formats()) formats += "\n  " + name + ": " + about;
-  auto* cmd = app.add_subcommand("export", "Write a quantized run in a format other tools load" + formats);
+  auto* cmd = app.add_subcommand("export", "Write a quantized run in a format other tools load (Hugging Face, ...)");
   cmd->add_option("RUN_DIR", a->target, "A lowbit run directory, or a `lowbit finetune` output (adapters merged)")->required();
   cmd->add_option("OUT_DIR", a->o.out_dir, "The directory to create (must not exist)")->required();
-  cmd->add_option("--format", a->o.format, "Export format (see above)")->required();
+  cmd->add_option("--format", a->o.format, "Export format:" + formats)->required();
   cmd->add_option("--dtype", a->o.dtype, "hf: float32 | bfloat16 | float16 (default: the base model's dtype)");
   cmd->add_option("--shard-size", a->shard_size, "hf: largest safetensors file, e.g. 5GB, 500MiB")->capture_default_str();
   cmd->add_option("--model", a->o.model_override, "Base model directory of the run (default: the one in its manifest)");
