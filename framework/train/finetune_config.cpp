@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "framework/config/config_checks.h"
 #include "framework/config/yaml_reader.h"
 #include "framework/core/error.h"
 
@@ -58,18 +59,15 @@ FinetuneConfig FinetuneConfig::from_yaml(const std::string& path, const std::vec
   out.finish();
   root.finish();
 
-  const auto positive = [&](int64_t v, const char* key) {
-    LOWBIT_CHECK(v > 0, path, ": key '", key, "' must be positive, got ", v);
-  };
-  positive(c.source_max_len, "data.source_max_len");
-  positive(c.target_max_len, "data.target_max_len");
-  positive(c.heldout_examples, "data.heldout_examples");
-  positive(c.steps, "training.steps");
-  positive(c.batch_size, "training.batch_size");
-  positive(c.micro_batch, "training.micro_batch");
-  positive(c.eval_every, "training.eval_every");
-  positive(c.log_every, "training.log_every");
-  positive(c.save_every, "output.save_every");
+  check_positive(c.source_max_len, path, "data.source_max_len");
+  check_positive(c.target_max_len, path, "data.target_max_len");
+  check_positive(c.heldout_examples, path, "data.heldout_examples");
+  check_positive(c.steps, path, "training.steps");
+  check_positive(c.batch_size, path, "training.batch_size");
+  check_positive(c.micro_batch, path, "training.micro_batch");
+  check_positive(c.eval_every, path, "training.eval_every");
+  check_positive(c.log_every, path, "training.log_every");
+  check_positive(c.save_every, path, "output.save_every");
   LOWBIT_CHECK(c.lr > 0 && std::isfinite(c.lr), path, ": key 'training.lr' must be positive, got ", c.lr);
   LOWBIT_CHECK(c.lr_scheduler_type == "constant" || c.lr_scheduler_type == "constant_with_warmup", path,
                ": key 'training.lr_scheduler_type' must be constant or constant_with_warmup, got '", c.lr_scheduler_type, "'");

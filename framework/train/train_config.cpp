@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "framework/config/config_checks.h"
 #include "framework/config/yaml_reader.h"
 
 namespace lowbit {
@@ -63,19 +64,16 @@ TrainConfig TrainConfig::from_yaml(const std::string& path) {
   out.finish();
   root.finish();
 
-  const auto positive = [&](int64_t v, const char* key) {
-    LOWBIT_CHECK(v > 0, path, ": key '", key, "' must be positive, got ", v);
-  };
-  positive(mc.hidden_size, "model.hidden_size");
-  positive(mc.num_hidden_layers, "model.num_hidden_layers");
-  positive(c.seq_len, "data.seq_len");
-  positive(o.steps, "training.steps");
-  positive(o.micro_batch, "training.micro_batch");
-  positive(o.grad_accum, "training.grad_accum");
-  positive(c.eval_every, "eval.every");
-  positive(c.eval_windows, "eval.windows");
-  positive(c.save_every, "output.save_every");
-  positive(c.log_every, "output.log_every");
+  check_positive(mc.hidden_size, path, "model.hidden_size");
+  check_positive(mc.num_hidden_layers, path, "model.num_hidden_layers");
+  check_positive(c.seq_len, path, "data.seq_len");
+  check_positive(o.steps, path, "training.steps");
+  check_positive(o.micro_batch, path, "training.micro_batch");
+  check_positive(o.grad_accum, path, "training.grad_accum");
+  check_positive(c.eval_every, path, "eval.every");
+  check_positive(c.eval_windows, path, "eval.windows");
+  check_positive(c.save_every, path, "output.save_every");
+  check_positive(c.log_every, path, "output.log_every");
   LOWBIT_CHECK(o.schedule == "cosine" || o.schedule == "constant", path, ": key 'training.schedule' must be cosine or constant, got '",
                o.schedule, "'");
   LOWBIT_CHECK(o.lr > 0 && o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1 && o.eps > 0, path,
