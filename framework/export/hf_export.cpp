@@ -27,10 +27,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-DType stored_dtype(c10::ScalarType t) {
-  return t == at::kFloat ? DType::F32 : t == at::kHalf ? DType::F16 : DType::BF16;
-}
-
 // The block a tensor belongs to ("model.layers.7.mlp.up_proj.weight" -> 7), or -1.
 int64_t block_of(const std::string& name) {
   const std::string prefix = "model.layers.";

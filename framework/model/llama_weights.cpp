@@ -22,6 +22,15 @@ c10::ScalarType scalar_type(DType t) {
   }
 }
 
+DType stored_dtype(c10::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return DType::F32;
+    case at::kHalf: return DType::F16;
+    case at::kBFloat16: return DType::BF16;
+    default: LOWBIT_FAIL("cannot store weights as ", c10::toString(t), " (float32, float16 or bfloat16)");
+  }
+}
+
 at::Tensor& block_field(BlockWeights& b, BlockTensor t) {
   switch (t) {
     case BlockTensor::InputNorm: return b.input_norm;
@@ -57,15 +66,6 @@ at::Tensor read(SafetensorsModel& model, const TensorSpec& spec, c10::ScalarType
                 " non-finite value(s) (NaN or Inf) after conversion to ", float_dtype_name(dtype),
                 mapped.isfinite().all().item<bool>() ? " (they are finite in the file: it overflows this dtype)" : "");
   return owned;
-}
-
-DType stored_dtype(c10::ScalarType t) {
-  switch (t) {
-    case at::kFloat: return DType::F32;
-    case at::kHalf: return DType::F16;
-    case at::kBFloat16: return DType::BF16;
-    default: LOWBIT_FAIL("cannot store weights as ", c10::toString(t), " (float32, float16 or bfloat16)");
-  }
 }
 
 const char* config_dtype(c10::ScalarType t) {

@@ -62,6 +62,8 @@ const at::Tensor& block_field(const BlockWeights& b, BlockTensor t);
 
 // A float weight dtype (F32, F16, BF16) of safetensors as libtorch's.
 c10::ScalarType scalar_type(DType t);
+// The inverse, for writing weights: refuses anything but float32, float16, bfloat16.
+DType stored_dtype(c10::ScalarType t);
 
 // Reads MODEL_DIR/config.json and the safetensors weights it needs; validates names, shapes, dtypes.
 LlamaWeights load_llama(const std::string& model_dir, const LoadOptions& options = {});

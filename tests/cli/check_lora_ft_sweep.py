@@ -11,6 +11,8 @@ import shutil
 import subprocess
 import sys
 
+from _tiny_setup import prepare_eval_data, tiny_experiment
+
 failures = []
 
 
@@ -33,15 +35,10 @@ print(out)
 check(len(lines) == len(paper), f"dry run: {len(lines)} lines for {len(paper)} paper rows")
 check(not any("refused" in ln for ln in lines), "dry run: a row is refused")
 
-data = os.path.join(work, "tiny-eval")
-subprocess.run([sys.executable, os.path.join(repo, "launch/prepare_tiny_eval.py"), corpus, data], check=True,
-               capture_output=True)
-base = os.path.join(work, "nf4.yaml")
-text = open(os.path.join(repo, "configs/experiments/tiny-llama3-rtn-w4g128.yaml")).read()
-text = text.replace("configs/models/lowbit-tiny-llama3.yaml", os.path.join(repo, "configs/models/lowbit-tiny-llama3.yaml"))
-text = text.replace("data/tiny-corpus/train.txt", os.path.join(corpus, "train.txt"))
-text = text.replace("  name: rtn\n  bits: 4\n  group_size: 128\n", "  name: nf4\n  bits: 4\n  group_size: 64\n  tau_n: 10\n")
-open(base, "w").write(text.replace("  propagation: quantized\n", "  propagation: quantized\n  threads: 1\n"))
+data = prepare_eval_data(repo, corpus, work)
+base = tiny_experiment(repo, corpus, "tiny-llama3-rtn-w4g128.yaml", os.path.join(work, "nf4.yaml"),
+                       os.path.join(repo, "configs/models/lowbit-tiny-llama3.yaml"),
+                       [("  name: rtn\n  bits: 4\n  group_size: 128\n", "  name: nf4\n  bits: 4\n  group_size: 64\n  tau_n: 10\n")])
 ft = os.path.join(work, "qlora.yaml")
 text = open(os.path.join(repo, "configs/finetune/tiny-llama3-qlora.yaml")).read()
 text = text.replace("data/tiny-instructions", instructions)

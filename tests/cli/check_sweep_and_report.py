@@ -22,6 +22,8 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+from _tiny_setup import prepare_eval_data, tiny_experiment
+
 failures = []
 
 
@@ -54,14 +56,9 @@ def main():
               f"{launcher}: an AWQ or SmoothQuant row is refused")
 
     # The small-model sweep.
-    data = os.path.join(work, "tiny-eval")
-    subprocess.run([sys.executable, os.path.join(repo, "launch/prepare_tiny_eval.py"), corpus, data], check=True,
-                   capture_output=True)
-    base = os.path.join(work, "base.yaml")
-    text = open(os.path.join(repo, "configs/experiments/tiny-llama3-base.yaml")).read()
-    text = text.replace("configs/models/lowbit-tiny-llama3.yaml", os.path.join(repo, "tests/fixtures/models/lowbit-tiny-llama3"))
-    text = text.replace("data/tiny-corpus/train.txt", os.path.join(corpus, "train.txt"))
-    open(base, "w").write(text.replace("  propagation: quantized\n", "  propagation: quantized\n  threads: 1\n"))
+    data = prepare_eval_data(repo, corpus, work)
+    base = tiny_experiment(repo, corpus, "tiny-llama3-base.yaml", os.path.join(work, "base.yaml"),
+                           os.path.join(repo, "tests/fixtures/models/lowbit-tiny-llama3"))
     runs = os.path.join(work, "runs")
     sweep = os.path.join(work, "sweep.yaml")
     open(sweep, "w").write(f"""name: tiny-check
