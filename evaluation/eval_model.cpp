@@ -5,6 +5,7 @@
 
 #include "framework/core/error.h"
 #include "framework/core/files.h"
+#include "framework/export/packed_checkpoint.h"
 #include "framework/train/finetune.h"
 #include "framework/train/peft_adapter.h"
 #include "framework/model/fingerprint.h"
@@ -67,6 +68,7 @@ EvalTarget resolve_eval_target(const std::string& path, const std::string& model
     t.model_dir = path;
     t.model_name = fs::path(path).filename().string();
     t.model_fingerprint = model_fingerprint(path);
+    if (const auto packed = PackedCheckpoint::open(path)) t.packed_format = packed->format().name;
   }
   return t;
 }
@@ -79,18 +81,23 @@ void apply_run_blocks(const EvalTarget& t, const RankPlan& plan, LlamaWeights& w
   LOWBIT_CHECK(m.num_blocks == w.config.num_hidden_layers, m.path, ": key 'num_blocks' is ", m.num_blocks, " but ",
                t.model_dir, " has ", w.config.num_hidden_layers, " blocks");
   for (int64_t b = plan.first_block; b < plan.end_block; ++b) {
-    const ManifestShard& s = m.shard_of(b);
-    const ShardReader shard(m.shard_path(s));
-    check_shard_header(m, s, shard.header());
-    const QuantizedBlock block = shard.read_block(b);  // throws naming the file if the block is not committed
-    for (const BlockLinear& l : block_linears())
-      LOWBIT_CHECK(block.linears.count(l.module), shard.path(), ": block ", b, " has no ", l.module);
     BlockWeights& bw = w.blocks[static_cast<std::size_t>(b - plan.first_block)];
     // Dequantized on the host, moved to the device; replaced parameters and the forward spec too.
-    bw = apply_quantized_block(bw, block, shard.path() + ": block " + std::to_string(b));
+    bw = apply_quantized_block(bw, read_run_block(t, b), m.shard_path(m.shard_of(b)) + ": block " + std::to_string(b));
   }
 }
 }  // namespace
+
+QuantizedBlock read_run_block(const EvalTarget& t, int64_t block) {
+  const RunManifest& m = t.manifest;
+  const ManifestShard& s = m.shard_of(block);
+  const ShardReader shard(m.shard_path(s));
+  check_shard_header(m, s, shard.header());
+  QuantizedBlock q = shard.read_block(block);  // throws naming the file if the block is not committed
+  for (const BlockLinear& l : block_linears())
+    LOWBIT_CHECK(q.linears.count(l.module), shard.path(), ": block ", block, " has no ", l.module);
+  return q;
+}
 
 void attach_adapter(EvalTarget& t, const std::string& adapter_dir) {
   LOWBIT_CHECK(t.adapter_dir.empty(), adapter_dir, ": ", t.path, " already carries adapters (", t.adapter_dir, ")");

@@ -9,6 +9,7 @@
 #include "framework/dist/partition_plan.h"
 #include "framework/model/llama_weights.h"
 #include "framework/store/run_manifest.h"
+#include "methods/method.h"
 
 namespace lowbit {
 
@@ -27,6 +28,9 @@ struct EvalTarget {
   std::string adapter_dir;     // "" without adapters
   std::string finetune;        // "" | "lora" | "lora+iec" (IR-QLoRA's IEC)
   std::string finetune_fingerprint;  // the fine-tuning's settings and base (finetune.json)
+  // A model directory holding a packed checkpoint (framework/export/packed_checkpoint): its format
+  // ("gptq", "awq", "compressed-tensors"), its linears dequantized on load; "" otherwise.
+  std::string packed_format;
 };
 
 // Resolves `path`: a run directory, a model directory, or a `lowbit finetune` output directory
@@ -34,6 +38,10 @@ struct EvalTarget {
 // either way its fingerprint must equal the run's (else refused, naming both), and every shard's
 // header must agree with the manifest (framework/store/run_manifest.h).
 EvalTarget resolve_eval_target(const std::string& path, const std::string& model_override = "");
+
+// A run's quantized block `block` (its artifacts, replaced parameters and forward spec) from the
+// shard that holds it, checked against the manifest; every linear must be there.
+QuantizedBlock read_run_block(const EvalTarget& t, int64_t block);
 
 // Puts a PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors: lowbit's or
 // one PEFT trained) on top of `t`: evaluation merges it into the weights. `lowbit eval --adapter`.

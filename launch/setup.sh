@@ -36,5 +36,19 @@ else
   echo "[setup] Python packages: all present"
 fi
 
+# The packed-export oracles, in a virtual environment of their own over the packages above.
+oracles="${LOWBIT_ORACLE_VENV:-$(cd "$here/.." && pwd)/.venv-oracles}"
+if [ ! -x "$oracles/bin/python" ]; then
+  echo "[setup] creating $oracles (packed-export oracles: launch/requirements-oracles.txt)"
+  "$PY" -m venv --system-site-packages "$oracles"
+fi
+if ! "$oracles/bin/python" "$here/check_requirements.py" "$here/requirements-oracles.txt" 2>/dev/null; then
+  echo "[setup] installing launch/requirements-oracles.txt into $oracles"
+  "$oracles/bin/python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    -r "$here/requirements-oracles.txt"
+else
+  echo "[setup] oracle packages: all present"
+fi
+
 end_rx=$(rx_bytes)
 echo "[setup] done in $(( $(date +%s) - start_s )) s, downloaded $(( (end_rx - start_rx) / 1048576 )) MiB"

@@ -17,11 +17,18 @@ void add_export(CLI::App& app) {
   auto a = std::make_shared<Args>();
   std::string formats;
   for (const auto& [name, about] : export_formats()) formats += "\n  " + name + ": " + about;
-  auto* cmd = app.add_subcommand("export", "Write a quantized run in a format other tools load (Hugging Face, ...)");
-  cmd->add_option("RUN_DIR", a->target, "A lowbit run directory, or a `lowbit finetune` output (adapters merged)")->required();
+  auto* cmd = app.add_subcommand("export", "Write a quantized run in a format other tools load (Hugging Face, GPTQ, AWQ, compressed-tensors)");
+  cmd->add_option("RUN_DIR", a->target, "A lowbit run directory, a `lowbit finetune` output (adapters merged; hf only) or a packed checkpoint "
+                  "(GPTQ, AWQ, compressed-tensors: re-exported)")->required();
   cmd->add_option("OUT_DIR", a->o.out_dir, "The directory to create (must not exist)")->required();
   cmd->add_option("--format", a->o.format, "Export format:" + formats)->required();
-  cmd->add_option("--dtype", a->o.dtype, "hf: float32 | bfloat16 | float16 (default: the base model's dtype)");
+  cmd->add_option("--dtype", a->o.dtype,
+                  "hf: float32 | bfloat16 | float16 (default: the base model's dtype); gptq, awq: float16; "
+                  "compressed-tensors: float16 (default) | bfloat16");
+  cmd->add_option("--gptq-format", a->o.gptq_format,
+                  "gptq zero points: v1 (stored minus one, what vLLM reads) or v2 (as they are); default v1 for "
+                  "symmetric codes, v2 for asymmetric ones (a zero point 0 has no v1 encoding)")
+      ->check(CLI::IsMember({"v1", "v2"}));
   cmd->add_option("--shard-size", a->shard_size, "hf: largest safetensors file, e.g. 5GB, 500MiB")->capture_default_str();
   cmd->add_option("--model", a->o.model_override, "Base model directory of the run (default: the one in its manifest)");
   cmd->footer("Nothing in OUT_DIR until it is complete: the export streams into OUT_DIR.partial (one block at a "

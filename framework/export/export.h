@@ -13,9 +13,10 @@ namespace lowbit {
 struct ExportOptions {
   std::string format;          // "hf", ...
   std::string out_dir;
-  std::string dtype;           // hf: float32 | bfloat16 | float16; "" = the base model's dtype
+  std::string dtype;           // "" = the format's default (hf: the base model's dtype; packed: float16)
   uint64_t shard_bytes = 5'000'000'000;  // safetensors files of at most this many bytes (one tensor may exceed it)
   std::string model_override;  // the run's base model elsewhere than its manifest says
+  std::string gptq_format;     // gptq: "" (v1 when symmetric, else v2) | "v1" | "v2"
 };
 
 // Every format name and a line about it, for --help and errors.

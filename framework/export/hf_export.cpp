@@ -1,5 +1,7 @@
 #include "framework/export/hf_export.h"
 
+#include "framework/export/checkpoint_files.h"
+
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
@@ -101,10 +103,6 @@ std::string model_card(const EvalTarget& t, const std::string& dtype) {
   return s;
 }
 
-void copy_if_present(const fs::path& from_dir, const fs::path& to_dir, const char* name) {
-  if (fs::exists(from_dir / name)) fs::copy_file(from_dir / name, to_dir / name);
-}
-
 }  // namespace
 
 void write_hf_export(const EvalTarget& t, const ExportOptions& o, const std::string& dir) {
@@ -115,67 +113,20 @@ void write_hf_export(const EvalTarget& t, const ExportOptions& o, const std::str
   const c10::ScalarType dtype = float_dtype(dtype_name, o.dtype.empty() ? config_path + ": dtype" : "--dtype");
   const DType stored = stored_dtype(dtype);
 
-  // Files of at most shard_bytes, tensors in the checkpoint's order.
-  const std::vector<TensorSpec> specs = all_tensors(c);
-  std::vector<std::vector<const TensorSpec*>> files(1);
-  uint64_t in_file = 0, total = 0;
-  for (const TensorSpec& s : specs) {
-    uint64_t bytes = dtype_size(stored);
-    for (int64_t d : s.shape) bytes *= static_cast<uint64_t>(d);
-    if (in_file > 0 && in_file + bytes > o.shard_bytes) {
-      files.emplace_back();
-      in_file = 0;
-    }
-    files.back().push_back(&s);
-    in_file += bytes;
-    total += bytes;
-  }
   PartLoader loader(t, c.num_hidden_layers);
-  json weight_map = json::object();
-  for (std::size_t f = 0; f < files.size(); ++f) {
-    const std::string name = files.size() == 1 ? "model.safetensors"
-                                               : fmt::format("model-{:05d}-of-{:05d}.safetensors", f + 1, files.size());
-    std::vector<TensorToWrite> tensors;
-    for (const TensorSpec* s : files[f]) {
-      weight_map[s->name] = name;
-      tensors.push_back({s->name, stored, s->shape, nullptr, [&loader, s, dtype](std::string& bytes) {
-                           const at::Tensor v = loader.tensor(s->name).to(at::kCPU, dtype).contiguous();
-                           LOWBIT_ASSERT(static_cast<std::size_t>(v.nbytes()) == bytes.size(), "export: ", s->name,
-                                         " has ", v.nbytes(), " bytes, expected ", bytes.size());
-                           std::memcpy(bytes.data(), v.data_ptr(), bytes.size());
-                         }});
-    }
-    write_safetensors((out / name).string(), tensors, {{"format", "pt"}});
-  }
-  if (files.size() > 1)
-    write_file_atomic((out / "model.safetensors.index.json").string(),
-                      json{{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}}.dump(2) + "\n");
-
-  // config.json: the base model's, every field as it was, with the stored dtype.
-  json config = parse_json_object(read_file(config_path), config_path);
-  bool set = false;
-  for (const char* key : {"dtype", "torch_dtype"})
-    if (config.contains(key)) config[key] = float_dtype_name(dtype), set = true;
-  if (!set) config["torch_dtype"] = float_dtype_name(dtype);
-  write_file_atomic((out / "config.json").string(), config.dump(2) + "\n");
-  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json",
-                           "tokenizer.model"})
-    copy_if_present(base, out, name);
+  std::vector<TensorToWrite> tensors;
+  for (const TensorSpec& s : all_tensors(c))
+    tensors.push_back({s.name, stored, s.shape, nullptr, [&loader, name = s.name, dtype](std::string& bytes) {
+                         const at::Tensor v = loader.tensor(name).to(at::kCPU, dtype).contiguous();
+                         LOWBIT_ASSERT(static_cast<std::size_t>(v.nbytes()) == bytes.size(), "export: ", name, " has ",
+                                       v.nbytes(), " bytes, expected ", bytes.size());
+                         std::memcpy(bytes.data(), v.data_ptr(), bytes.size());
+                       }});
+  write_checkpoint_tensors(dir, tensors, o.shard_bytes);
+  write_file_atomic((out / "config.json").string(), export_config(t.model_dir, dtype).dump(2) + "\n");
+  copy_tokenizer_files(t.model_dir, dir);
   write_file_atomic((out / "README.md").string(), model_card(t, float_dtype_name(dtype)));
-  const json provenance = {{"format", "lowbit-export"},
-                           {"version", 1},
-                           {"export_format", "hf"},
-                           {"source", fs::absolute(t.path).lexically_normal().string()},
-                           {"model", t.model_name},
-                           {"model_fingerprint", t.model_fingerprint},
-                           {"method", t.method},
-                           {"method_config", t.method_config},
-                           {"calibration_fingerprint", t.run_fingerprint},
-                           {"finetune", t.finetune},
-                           {"finetune_fingerprint", t.finetune_fingerprint},
-                           {"dtype", float_dtype_name(dtype)},
-                           {"activations_quantized_in_lowbit", t.activations.enabled()}};
-  write_file_atomic((out / "lowbit_export.json").string(), provenance.dump(2) + "\n");
+  write_file_atomic((out / "lowbit_export.json").string(), export_provenance(t, "hf", dtype).dump(2) + "\n");
 }
 
 }  // namespace lowbit

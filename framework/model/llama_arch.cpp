@@ -90,8 +90,9 @@ void check_tensors(SafetensorsModel& model, const std::vector<TensorSpec>& specs
   }
 }
 
-void check_no_unknown_tensors(const SafetensorsModel& model, const LlamaConfig& c, const std::string& config_path) {
-  std::set<std::string> known;
+void check_no_unknown_tensors(const SafetensorsModel& model, const LlamaConfig& c, const std::string& config_path,
+                              const std::set<std::string>& also_known) {
+  std::set<std::string> known = also_known;
   for (const TensorSpec& s : all_tensors(c)) known.insert(s.name);
   if (c.tie_word_embeddings) known.insert("lm_head.weight");
   std::vector<std::string> unknown;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <set>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -43,6 +44,8 @@ void check_tensors(SafetensorsModel& model, const std::vector<TensorSpec>& specs
 // num_hidden_layers, another architecture's weights): they would be ignored, and the numbers wrong.
 // Allowed: RoPE's recomputed inv_freq buffers, and lm_head.weight beside tied embeddings (ignored,
 // as transformers ties it to the embedding).
-void check_no_unknown_tensors(const SafetensorsModel& model, const LlamaConfig& c, const std::string& config_path);
+// `also_known`: more names the checkpoint may hold (a packed checkpoint's qweight/scales/...).
+void check_no_unknown_tensors(const SafetensorsModel& model, const LlamaConfig& c, const std::string& config_path,
+                              const std::set<std::string>& also_known = {});
 
 }  // namespace lowbit

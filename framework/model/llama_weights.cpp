@@ -3,10 +3,13 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
+#include <optional>
+#include <set>
 
 #include "framework/core/device.h"
 #include "framework/core/error.h"
 #include "framework/core/files.h"
+#include "framework/export/packed_checkpoint.h"
 #include "framework/model/llama_arch.h"
 #include "framework/model/safetensors.h"
 #include "framework/model/safetensors_writer.h"
@@ -142,32 +145,43 @@ LlamaWeights load_llama(const std::string& model_dir, const LoadOptions& opt) {
                " blocks (", config_path, ")");
 
   SafetensorsModel model(model_dir);
+  // A packed checkpoint (GPTQ, AWQ, compressed-tensors): its linears are read as codes and dequantized.
+  const std::optional<PackedCheckpoint> packed = PackedCheckpoint::open(model_dir);
+  const auto is_packed = [&](const TensorSpec& s, BlockTensor t) {
+    return packed && t != BlockTensor::InputNorm && t != BlockTensor::PostNorm && packed->holds(model, s);
+  };
   std::vector<TensorSpec> wanted;
   if (opt.embedding) wanted.push_back(embedding_tensor(c));
-  for (int64_t l = opt.first_block; l < end; ++l)
-    for (auto& s : block_tensors(c, l)) wanted.push_back(std::move(s));
+  for (int64_t l = opt.first_block; l < end; ++l) {
+    const auto specs = block_tensors(c, l);
+    for (int t = 0; t < kBlockTensorCount; ++t)
+      if (!is_packed(specs[t], static_cast<BlockTensor>(t))) wanted.push_back(specs[t]);  // packed ones: checked on read
+  }
   if (opt.head) {
     wanted.push_back(final_norm_tensor(c));
     wanted.push_back(lm_head_tensor(c));
   }
   check_tensors(model, wanted, config_path);
-  check_no_unknown_tensors(model, c, config_path);
+  std::set<std::string> packed_names;
+  if (packed)
+    for (int64_t l = 0; l < c.num_hidden_layers; ++l)
+      for (int t = 0; t < kBlockTensorCount; ++t)
+        if (const auto bt = static_cast<BlockTensor>(t); bt != BlockTensor::InputNorm && bt != BlockTensor::PostNorm) {
+          const std::vector<std::string> names = packed->tensor_names(block_tensor(c, l, bt));
+          packed_names.insert(names.begin(), names.end());
+        }
+  check_no_unknown_tensors(model, c, config_path, packed_names);
 
   w.first_block = opt.first_block;
   if (opt.embedding) w.embedding = read(model, embedding_tensor(c), opt.dtype, opt.device);
   for (int64_t l = opt.first_block; l < end; ++l) {
     const auto specs = block_tensors(c, l);
-    const auto get = [&](BlockTensor t) { return read(model, specs[static_cast<int>(t)], opt.dtype, opt.device); };
     BlockWeights b;
-    b.input_norm = get(BlockTensor::InputNorm);
-    b.q = get(BlockTensor::Q);
-    b.k = get(BlockTensor::K);
-    b.v = get(BlockTensor::V);
-    b.o = get(BlockTensor::O);
-    b.post_norm = get(BlockTensor::PostNorm);
-    b.gate = get(BlockTensor::Gate);
-    b.up = get(BlockTensor::Up);
-    b.down = get(BlockTensor::Down);
+    for (int t = 0; t < kBlockTensorCount; ++t) {
+      const auto bt = static_cast<BlockTensor>(t);
+      block_field(b, bt) = is_packed(specs[t], bt) ? packed->read(model, specs[t]).weight.to(opt.device, opt.dtype)
+                                                   : read(model, specs[t], opt.dtype, opt.device);
+    }
     w.blocks.push_back(std::move(b));
   }
   if (opt.head) {
