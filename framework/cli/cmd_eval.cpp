@@ -30,7 +30,8 @@ void add_eval(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "Evaluate a model or a quantized run: perplexity, zero-shot tasks, MMLU");
   cmd->add_option("TARGET", a->target,
                   "A lowbit run directory (manifest.json), a lowbit finetune output (finetune.json: its base with "
-                  "the adapters merged) or a Hugging Face model directory")
+                  "the adapters merged) or a Hugging Face model directory (plain, or a GPTQ / AWQ / compressed-tensors "
+                  "checkpoint, dequantized on load)")
       ->required();
   cmd->add_option("--tasks", a->tasks,
                   "Comma-separated: wikitext2, c4, ptb, piqa, arc_easy, arc_challenge, hellaswag, winogrande, mmlu")

@@ -92,8 +92,8 @@ void add_logits(CLI::App& app) {
   auto a = std::make_shared<LogitsArgs>();
   auto* cmd = app.add_subcommand("logits", "Debug forward pass: the last position's logits");
   cmd->add_option("MODEL_DIR", a->model,
-                  "Hugging Face model directory, lowbit run directory (its dequantized blocks) or finetune output "
-                  "(adapters merged)")
+                  "Hugging Face model directory (a GPTQ / AWQ / compressed-tensors checkpoint too), lowbit run "
+                  "directory (its dequantized blocks) or finetune output (adapters merged)")
       ->required();
   cmd->add_option("--ids", a->ids, "Token ids (space or comma separated)")->delimiter(',');
   cmd->add_option("--text", a->text, "Text, tokenized with MODEL_DIR/tokenizer.json");

@@ -12,6 +12,8 @@ loader computes is round(s16 * (q - z)) in that dtype (one rounding: the product
 - import: `lowbit export EXPORT --format hf --dtype float32` holds s16 * (q - z) exactly, the
   other tensors as exported; export -> import -> export gives identical bytes (weights, config.json,
   quantize_config.json); `lowbit eval` of the GPTQ export reproduces the run's perplexity to 1e-4;
+  `lowbit quantize` with the export as its model quantizes exactly those imported weights (RTN);
+  an AutoGPTQ-era directory (quantize_config.json only) and a plain linear among packed ones load;
 - refusals: a method or setting a format cannot hold (no directory left), a truncated or foreign
   checkpoint or an unknown quant_method on import (the message names the file and the tensor/field).
 Usage: check_packed_exports.py LOWBIT REPO CORPUS WORK MPI_RUNS NF4_RUN"""
@@ -222,6 +224,51 @@ for label, target in (("run", RUNS["gptq4"]), ("gptq export", os.path.join(work,
 rel = abs(ppl["gptq export"] - ppl["run"]) / ppl["run"]
 print(f"perplexity: run {ppl['run']:.6f}, imported GPTQ export {ppl['gptq export']:.6f} (relative {rel:.1e})")
 check(rel <= 1e-4, f"imported GPTQ export's perplexity differs by {rel:.1e} relative")
+
+# ---- `lowbit quantize` with the GPTQ export as its model: RTN sees the imported weights s16 * (q - z)
+from make_quant_cases import fake_quant  # noqa: E402  (the independent NumPy RTN of the uniform-quantizer tests)
+
+requant = os.path.join(work, "run-rtn-of-gptq-export")
+lowbit_run("quantize", os.path.join(repo, "configs/experiments/tiny-llama3-rtn-w4g128.yaml"),
+           f"model={os.path.join(work, 'gptq4-v2')}", f"calibration.source={corpus}/train.txt", "distributed.threads=1",
+           f"output.run_dir={requant}")
+hf = os.path.join(work, "run-rtn-of-gptq-export-hf")
+lowbit_run("export", requant, hf, "--format", "hf", "--dtype", "float32")
+w = st_torch.load_file(os.path.join(hf, "model.safetensors"))
+for (b, m), lin in LIN["gptq4"].items():
+    want = torch.from_numpy(fake_quant(weight(lin, torch.float16)[1].numpy(), 4, 128, False))
+    got = w[f"model.layers.{b}.{m}.weight"]
+    check(torch.allclose(got, want, rtol=1e-6, atol=0), f"RTN of the imported GPTQ export, {b}.{m}: not RTN of s16 * (q - z)")
+
+# ---- an AutoGPTQ-era directory (settings in quantize_config.json only) and a linear left unquantized
+# (a plain .weight beside packed ones, as `ignore` / `modules_to_not_convert` leave it) load too.
+def imported_weights(d):
+    hf = d + "-hf"
+    lowbit_run("export", d, hf, "--format", "hf", "--dtype", "float32")
+    return st_torch.load_file(os.path.join(hf, "model.safetensors"))
+
+
+reference = imported_weights(os.path.join(work, "gptq4-v2"))
+legacy = os.path.join(work, "gptq4-legacy")
+shutil.copytree(os.path.join(work, "gptq4-v2"), legacy)
+c = json.load(open(os.path.join(legacy, "config.json")))
+del c["quantization_config"]
+json.dump(c, open(os.path.join(legacy, "config.json"), "w"))
+w = imported_weights(legacy)
+check(all(torch.equal(w[k], reference[k]) for k in reference), "an AutoGPTQ-era directory imports differently")
+mixed = os.path.join(work, "ct-one-plain-linear")
+shutil.copytree(os.path.join(work, "gptq4-ct"), mixed)
+t = st_torch.load_file(os.path.join(mixed, "model.safetensors"))
+p = "model.layers.0.self_attn.q_proj."
+for k in [k for k in t if k.startswith(p)]:
+    del t[k]
+plain = torch.randn(256, 256).half()
+t[p + "weight"] = plain
+st_torch.save_file(t, os.path.join(mixed, "model.safetensors"), metadata={"format": "pt"})
+w = imported_weights(mixed)
+check(torch.equal(w[p + "weight"], plain.float()), "a plain linear in a packed checkpoint is not read as it is")
+ct = imported_weights(os.path.join(work, "gptq4-ct"))
+check(all(torch.equal(w[k], ct[k]) for k in ct if not k.startswith(p)), "a plain linear changed the packed ones")
 
 # ---- refusals: what a format cannot hold leaves nothing behind
 for run, fmt, words in ((nf4_run, "gptq", "--format hf"), (RUNS["rtn3"], "awq", "4-bit"),
