@@ -89,18 +89,8 @@ PackedScheme parse(const json& c, const std::string& where) {
 }  // namespace
 
 PackedFormat awq_packed_format() {
-  PackedFormat f;
-  f.name = "awq";
-  f.about = "AutoAWQ GEMM checkpoint: 4-bit codes packed along the output in AWQ's nibble order, raw zeros, fp16 scales";
-  f.dtypes = {at::kHalf};
-  f.refuses = refuses;
-  f.pack = pack;
-  f.layout = layout;
-  f.unpack = unpack;
-  f.config = config;
-  f.parse = parse;
-  f.extra_files = [](const PackedScheme&) { return std::vector<std::pair<std::string, std::string>>{}; };
-  return f;
+  return {"awq", "AutoAWQ GEMM checkpoint: 4-bit codes packed along the output in AWQ's nibble order, raw zeros, fp16 scales",
+          {at::kHalf}, refuses, pack, layout, unpack, config, parse, no_extra_files};
 }
 
 }  // namespace lowbit

@@ -136,18 +136,9 @@ PackedScheme parse(const json& c, const std::string& where) {
 }  // namespace
 
 PackedFormat compressed_tensors_packed_format() {
-  PackedFormat f;
-  f.name = "compressed-tensors";
-  f.about = "compressed-tensors pack-quantized (vLLM's native format): 4/8-bit uniform codes, scales in the model dtype";
-  f.dtypes = {at::kHalf, at::kBFloat16};
-  f.refuses = refuses;
-  f.pack = pack;
-  f.layout = layout;
-  f.unpack = unpack;
-  f.config = config;
-  f.parse = parse;
-  f.extra_files = [](const PackedScheme&) { return std::vector<std::pair<std::string, std::string>>{}; };
-  return f;
+  return {"compressed-tensors",
+          "compressed-tensors pack-quantized (vLLM's native format): 4/8-bit uniform codes, scales in the model dtype",
+          {at::kHalf, at::kBFloat16}, refuses, pack, layout, unpack, config, parse, no_extra_files};
 }
 
 }  // namespace lowbit

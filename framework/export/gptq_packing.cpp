@@ -111,25 +111,18 @@ PackedScheme parse(const json& c, const std::string& where) {
   return s;
 }
 
+// AutoGPTQ-era loaders read the settings from quantize_config.json rather than config.json.
+std::vector<std::pair<std::string, std::string>> extra_files(const PackedScheme& s) {
+  return {{"quantize_config.json", config(s).dump(2) + "\n"}};
+}
+
 }  // namespace
 
 PackedFormat gptq_packed_format() {
-  PackedFormat f;
-  f.name = "gptq";
-  f.about = "GPTQ checkpoint: packed int32 qweight/qzeros, fp16 scales, g_idx (v1 zeros - 1, or gptq_v2); 2/3/4/8-bit "
-            "uniform codes";
-  f.dtypes = {at::kHalf};
-  f.refuses = refuses;
-  f.pack = pack;
-  f.layout = layout;
-  f.unpack = unpack;
-  f.config = config;
-  f.parse = parse;
-  f.extra_files = [](const PackedScheme& s) {
-    // AutoGPTQ-era loaders read the settings from quantize_config.json rather than config.json.
-    return std::vector<std::pair<std::string, std::string>>{{"quantize_config.json", config(s).dump(2) + "\n"}};
-  };
-  return f;
+  return {"gptq",
+          "GPTQ checkpoint: packed int32 qweight/qzeros, fp16 scales, g_idx (v1 zeros - 1, or gptq_v2); 2/3/4/8-bit "
+          "uniform codes",
+          {at::kHalf}, refuses, pack, layout, unpack, config, parse, extra_files};
 }
 
 }  // namespace lowbit

@@ -213,16 +213,20 @@ void write_packed_export(const EvalTarget& t, const ExportOptions& o, const std:
                          std::memcpy(bytes.data(), v.data_ptr(), bytes.size());
                        }});
   };
-  std::unique_ptr<LlamaWeights> outer;  // embedding, final norm, head: loaded when first asked for
-  const auto outer_part = [&]() -> LlamaWeights& {
-    if (!outer) {
-      RankPlan plan;
-      plan.embedding = plan.head = true;
-      outer = std::make_unique<LlamaWeights>(load_eval_part(t, plan));
-    }
-    return *outer;
+  // Embedding, final norm and head, each read when its turn comes, in the checkpoint dtype (the head
+  // part is kept from the final norm to the head, the two last tensors).
+  const auto outer_part = [&](bool head) {
+    RankPlan plan;
+    plan.embedding = !head;
+    plan.head = head;
+    return load_eval_part(t, plan, c10::kCPU, dtype);
   };
-  dense(embedding_tensor(c), [&] { return outer_part().embedding; });
+  std::unique_ptr<LlamaWeights> head_part;
+  const auto head = [&]() -> LlamaWeights& {
+    if (!head_part) head_part = std::make_unique<LlamaWeights>(outer_part(true));
+    return *head_part;
+  };
+  dense(embedding_tensor(c), [&] { return outer_part(false).embedding; });
   for (int64_t b = 0; b < c.num_hidden_layers; ++b) {
     const auto specs = block_tensors(c, b);
     for (int k = 0; k < kBlockTensorCount; ++k) {
@@ -246,8 +250,8 @@ void write_packed_export(const EvalTarget& t, const ExportOptions& o, const std:
       }
     }
   }
-  dense(final_norm_tensor(c), [&] { return outer_part().final_norm; });
-  if (!c.tie_word_embeddings) dense(lm_head_tensor(c), [&] { return outer_part().lm_head; });
+  dense(final_norm_tensor(c), [&] { return head().final_norm; });
+  if (!c.tie_word_embeddings) dense(lm_head_tensor(c), [&] { return head().lm_head; });
   write_checkpoint_tensors(dir, tensors, o.shard_bytes);
 
   // Written last: desc_act is known once every linear has been packed.

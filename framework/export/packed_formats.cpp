@@ -57,6 +57,8 @@ std::string packed_refusal(const PackedFormat& f, const QuantizedLinear& q, cons
   return f.refuses(q, s);
 }
 
+std::vector<std::pair<std::string, std::string>> no_extra_files(const PackedScheme&) { return {}; }
+
 void bad_config_field(const nlohmann::json& c, const char* key, const std::string& where) {
   LOWBIT_FAIL(where, ": field 'quantization_config.", key, "' is ", c[key].dump(), ", not of the expected type");
 }

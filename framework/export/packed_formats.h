@@ -95,6 +95,8 @@ T config_field(const nlohmann::json& c, const char* key, T fallback, const std::
     bad_config_field(c, key, where);
   }
 }
+// A format's extra_files when it has none.
+std::vector<std::pair<std::string, std::string>> no_extra_files(const PackedScheme&);
 // The registration function of each format (one per file).
 PackedFormat gptq_packed_format();
 PackedFormat awq_packed_format();
