@@ -29,7 +29,7 @@ void add_export(CLI::App& app) {
                   "gptq zero points: v1 (stored minus one, what vLLM reads) or v2 (as they are); default v1 for "
                   "symmetric codes, v2 for asymmetric ones (a zero point 0 has no v1 encoding)")
       ->check(CLI::IsMember({"v1", "v2"}));
-  cmd->add_option("--shard-size", a->shard_size, "hf: largest safetensors file, e.g. 5GB, 500MiB")->capture_default_str();
+  cmd->add_option("--shard-size", a->shard_size, "Largest safetensors file, e.g. 5GB, 500MiB (one tensor larger than that gets a file of its own)")->capture_default_str();
   cmd->add_option("--model", a->o.model_override, "Base model directory of the run (default: the one in its manifest)");
   cmd->footer("Nothing in OUT_DIR until it is complete: the export streams into OUT_DIR.partial (one block at a "
               "time in memory) and renames it at the end. docs/exports.md.");
