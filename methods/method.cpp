@@ -176,6 +176,7 @@ MethodRegistry& MethodRegistry::builtin() {
     register_slim_llm(*reg);
     register_quip(*reg);
     register_nf4(*reg);
+    register_db_llm(*reg);
     return reg;
   }();
   return *r;

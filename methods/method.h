@@ -179,5 +179,6 @@ void register_billm(MethodRegistry& r);
 void register_slim_llm(MethodRegistry& r);
 void register_quip(MethodRegistry& r);
 void register_nf4(MethodRegistry& r);
+void register_db_llm(MethodRegistry& r);
 
 }  // namespace lowbit

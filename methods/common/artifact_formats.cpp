@@ -15,6 +15,7 @@ const ArtifactFormats& ArtifactFormats::builtin() {
     r->add(mixed_uniform_format());
     r->add(incoherent_format());
     r->add(nf4_format());
+    r->add(dual_binary_format());
     return r;
   }();
   return *f;

@@ -76,5 +76,6 @@ ArtifactFormat binary_planes_format();
 ArtifactFormat mixed_uniform_format();
 ArtifactFormat incoherent_format();
 ArtifactFormat nf4_format();
+ArtifactFormat dual_binary_format();
 
 }  // namespace lowbit

@@ -147,7 +147,8 @@ TEST(CudaMethods, EveryRegisteredMethodAgreesWithCpuOnABlock) {
                                                      {"billm", "bits: 1.1\n"},
                                                      {"slim-llm", "bits: 3\n"},
                                                      {"quip", "bits: 4\n"},
-                                                     {"nf4", "icq: true\n"}};
+                                                     {"nf4", "icq: true\n"},
+                                                     {"db-llm", "epochs: 1\n"}};
   const MethodRegistry& registry = MethodRegistry::builtin();
   for (const std::string& name : registry.names()) {
     ASSERT_TRUE(params.count(name)) << "give method '" << name << "' parameters here";

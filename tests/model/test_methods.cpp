@@ -40,6 +40,7 @@ const std::map<std::string, MethodExample> kExamples = {
     // σ = 2.4 · RMS(W) clips the incoherent weights' tails at any width: ≈ 7 % at 8 bits.
     {"quip", {"bits: 8\n", "bits: 2\n", 0.1}},
     {"nf4", {"bits: 4\n", "", 0.1}},  // one precision: NF4 is 4 bits
+    {"db-llm", {"epochs: 2\n", "", 0.5}},  // one precision: two binary planes (W2)
 };
 
 struct Block0 {
@@ -210,7 +211,7 @@ TEST(Methods, TrueSequentialTakesEachGroupsHessianAfterTheGroupsBefore) {
 }
 
 TEST(Methods, UnknownMethodIsRefusedListingTheKnownOnes) {
-  EXPECT_LOWBIT_ERROR(MethodRegistry::builtin().get("db-llm"), {"'db-llm'", "not available", "awq", "gptq", "quip", "rtn", "smoothquant"});
+  EXPECT_LOWBIT_ERROR(MethodRegistry::builtin().get("omniquant"), {"'omniquant'", "not available", "awq", "db-llm", "gptq", "quip", "rtn", "smoothquant"});
 }
 
 TEST(Methods, UnknownParameterIsRefusedWithFileAndLine) {

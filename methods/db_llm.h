@@ -1,0 +1,36 @@
+// DB-LLM (methods/db_llm.cpp, docs/methods/db-llm.md): Flexible Dual Binarization trained block by
+// block against the full-precision block's output (stage 1 of the method).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "framework/model/llama_forward.h"
+#include "framework/model/llama_weights.h"
+
+namespace lowbit {
+
+struct DbLlmOptions {
+  int64_t group_size = 128;
+  int64_t epochs = 20;      // passes over the calibration sequences per block
+  double lr_alpha = 1e-3;   // AdamW learning rate of α1, α2
+  double lr_weight = 1e-5;  // of the latent weights (0: frozen)
+};  // sequences per step: the run's distributed.micro_batch
+
+// What one block's training works on: each linear's latent weight [out, in] and α [2, out, groups]
+// (fp32, leaves with gradients), by module name ("self_attn.q_proj").
+struct FdbBlockState {
+  std::map<std::string, at::Tensor> weight, alpha;
+};
+
+// The initial state of block `b`: latent weights = the block's weights, α from their 2-bit grids.
+FdbBlockState fdb_initial_state(const BlockWeights& b, int64_t group_size);
+// The reconstruction loss mean((block(ŵ; x) − y)²) of the straight-through weights of `s` over the
+// sequences x [n, L, hidden] against y [n, L, hidden], computed in fp32 (differentiable in `s`).
+at::Tensor fdb_block_loss(const BlockWeights& b, const FdbBlockState& s, const LlamaConfig& c, const at::Tensor& x,
+                          const at::Tensor& y, const RopeTables& rope, int64_t group_size);
+
+}  // namespace lowbit
