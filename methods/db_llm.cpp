@@ -125,14 +125,15 @@ void register_db_llm(MethodRegistry& r) {
   r.add({"db-llm",
          "dual binarization (FDB: two 0/1 planes with learnable scales per group), trained block by block against "
          "the full-precision block (stage 1 of DB-LLM)",
-         "bits (2), group_size (128), epochs (20), lr_alpha (1e-3), lr_weight (1e-5; 0 = weights frozen)",
+         "bits (2), group_size (128), epochs (20), lr_alpha (5e-3), lr_weight (5e-3; 0 = weights frozen); learning "
+         "rates relative to each linear's weight RMS",
          [](YamlSection& p) -> std::unique_ptr<Method> {
            DbLlmOptions o;
            const int bits = p.get<int>("bits", 2);
            o.group_size = p.get<int64_t>("group_size", 128);
            o.epochs = p.get<int64_t>("epochs", 20);
-           o.lr_alpha = p.get<double>("lr_alpha", 1e-3);
-           o.lr_weight = p.get<double>("lr_weight", 1e-5);
+           o.lr_alpha = p.get<double>("lr_alpha", 5e-3);
+           o.lr_weight = p.get<double>("lr_weight", 5e-3);
            p.finish();
            LOWBIT_CHECK(bits == 2, p.file(), ": method.bits must be 2 for db-llm (two binary planes), got ", bits);
            LOWBIT_CHECK(o.group_size > 0, p.file(), ": method.group_size must be positive for db-llm, got ", o.group_size);

@@ -16,8 +16,9 @@ namespace lowbit {
 struct DbLlmOptions {
   int64_t group_size = 128;
   int64_t epochs = 20;      // passes over the calibration sequences per block
-  double lr_alpha = 1e-3;   // AdamW learning rate of α1, α2
-  double lr_weight = 1e-5;  // of the latent weights (0: frozen)
+  // AdamW learning rates, relative to each linear's weight RMS (the update is lr · RMS(W)):
+  double lr_alpha = 5e-3;   // of α1, α2
+  double lr_weight = 5e-3;  // of the latent weights (0: frozen)
 };  // sequences per step: the run's distributed.micro_batch
 
 // What one block's training works on: each linear's latent weight [out, in] and α [2, out, groups]

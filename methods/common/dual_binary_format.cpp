@@ -51,8 +51,9 @@ at::Tensor fdb_assign(const at::Tensor& w, const at::Tensor& alpha, int64_t grou
   const at::Tensor x = grouped(w.to(at::kFloat), group_size);  // [out, G, g]
   const at::Tensor a1 = alpha[0].unsqueeze(-1), a2 = alpha[1].unsqueeze(-1);  // [out, G, 1]
   // Distance to each level in the order (b1, b2) = (0,0), (0,1), (1,0), (1,1); argmin keeps the first of ties.
-  const at::Tensor d = at::stack({x.abs(), (x - a2).abs(), (x - a1).abs(), (x - (a1 + a2)).abs()});
-  const at::Tensor k = d.argmin(0);  // [out, G, g]
+  // The levels are the last dimension: an argmin over a leading dimension of 4 is ~10x slower on the CPU.
+  const at::Tensor d = at::stack({x.abs(), (x - a2).abs(), (x - a1).abs(), (x - (a1 + a2)).abs()}, -1);
+  const at::Tensor k = d.argmin(-1);  // [out, G, g]
   return at::stack({k.ge(2), k.remainder(2).eq(1)}).to(at::kByte).reshape({2, w.size(0), w.size(1)});
 }
 

@@ -129,6 +129,14 @@ TEST(MpiWorldSizes, Nf4WithIcqIsIdenticalOnOneTwoAndThreeRanksAndAfterAKilledRan
   EXPECT_EQ(up.tensors.count("tau1"), 1u);
 }
 
+TEST(MpiWorldSizes, DbLlmIsIdenticalOnOneTwoAndThreeRanksAndAfterAKilledRank) {
+  // Block-wise training (stage 1): every block's training sees the same inputs on any world size.
+  expect_identical("dbllm_np1", "dbllm_np3");
+  expect_identical("dbllm_np1", "dbllm_np2_killed");
+  const auto blocks = blocks_of(run_dir("dbllm_np1"));
+  EXPECT_EQ(blocks.at(2).linears.at("mlp.down_proj").format, "dual_binary");
+}
+
 TEST(MpiWorldSizes, FullPrecisionPropagationWithConcurrentRanksMatchesOneRank) { expect_identical("fp_np1", "fp_np3"); }
 
 TEST(MpiWorldSizes, QuantizedAndFullPrecisionPropagationDiffer) {

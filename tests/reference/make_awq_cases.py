@@ -47,7 +47,7 @@ LINEARS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_att
 
 
 # ---- the model, plainly (tests/reference/_plain_llama.py) ---------------------------------------
-from _plain_llama import attention, attn_half, block, linear, mlp_act, mlp_half, rms_norm, rope  # noqa: E402,F401
+from _plain_llama import attention, attn_half, block, linear, mlp_act, mlp_half, rms_norm, rope, rotate_half  # noqa: E402,F401,E501
 
 
 def linear_inputs(W, cfg, x, cs):
