@@ -9,6 +9,7 @@ loader computes is round(s16 * (q - z)) in that dtype (one rounding: the product
 - awq: AutoAWQ's dequantize_gemm unpacks each linear bit for bit;
 - compressed-tensors: the package validates config.json's quantization_config and its
   PackedQuantizationCompressor.decompress unpacks each linear bit for bit (fp16 and bf16 scales);
+  transformers loads the symmetric export and its logits equal `lowbit logits` on the import;
 - import: `lowbit export EXPORT --format hf --dtype float32` holds s16 * (q - z) exactly, the
   other tensors as exported; export -> import -> export gives identical bytes (weights, config.json,
   quantize_config.json); `lowbit eval` of the GPTQ export reproduces the run's perplexity to 1e-4;
@@ -213,6 +214,21 @@ for run, name, dtype, extra in (("gptq4", "gptq4-ct", torch.float16, []),
         check(got.dtype == dtype, f"{name}: decompressed dtype {got.dtype}")
         compare(f"{name} {b}.{m}", got, lin, dtype, [0, 0])
     check_import_and_round_trip(d, "compressed-tensors", LIN[run], dtype, *extra)
+
+# transformers itself loads the symmetric compressed-tensors export (decompressing it through the
+# package) and gives the logits lowbit gives on its import. (An asymmetric one it cannot load: its
+# meta-device model expects weight_zero_point unpacked [out, groups], the package's compressor writes
+# it packed [ceil(out * bits / 32), groups]; docs/exports.md.)
+transformers = require("transformers")
+IDS = [0, 17, 250, 1033, 9, 77, 3001, 512]
+ct_dir = os.path.join(work, "sq8-ct")
+lowbit_run("logits", ct_dir, "--ids", ",".join(map(str, IDS)), "--out", os.path.join(work, "sq8-ct-logits.safetensors"))
+expected = st_torch.load_file(os.path.join(work, "sq8-ct-logits.safetensors"))["logits"]
+with torch.no_grad():
+    got = transformers.AutoModelForCausalLM.from_pretrained(ct_dir, dtype=torch.float32)(torch.tensor([IDS])).logits[0]
+err = float((got - expected).abs().max() / expected.abs().max())
+print(f"transformers on the compressed-tensors export vs lowbit logits on its import: relative {err:.2e}")
+check(err <= 1e-4, f"transformers' logits of the compressed-tensors export differ by {err:.2e}")
 
 # ---- import -> eval of the GPTQ export reproduces the run's perplexity
 ppl = {}
