@@ -53,7 +53,11 @@ class DbLlm : public Method {
   void check_model(const LlamaConfig& c, const std::string& where) const override {
     check_group_size_divides(o_.group_size, c, where);
   }
-  MethodNeeds needs() const override { return {}; }
+  MethodNeeds needs() const override {
+    MethodNeeds n;
+    n.trains_block = true;
+    return n;
+  }
 
   QuantizedBlock quantize_block(const BlockContext& ctx, const LinearSet& which) const override {
     LOWBIT_ASSERT(which.is_all(), "db-llm trains a whole block at once");

@@ -53,6 +53,10 @@ struct MethodNeeds {
   // The method reads BlockContext::linear_input: the four cached inputs of a block (N x L x
   // (3 hidden + intermediate) activations) are part of its working memory (`lowbit plan` counts them).
   bool linear_inputs = false;
+  // The method trains the block (DB-LLM): its working memory holds an fp32 copy of the block, latent
+  // fp32 weights with their gradients and AdamW's two moments, a step's straight-through weights, and
+  // copies of the block's inputs and targets (`lowbit plan` counts them).
+  bool trains_block = false;
   // The propagation the method's reference uses, when it requires one: "full_precision" (the next
   // block's inputs from the original block; AWQ, SmoothQuant) or "quantized"; "" accepts either.
   std::string propagation;

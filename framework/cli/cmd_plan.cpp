@@ -41,6 +41,7 @@ void run(PlanArgs a) {
     s.hessians = !a.no_hessians && (n.needs(Statistic::Hessian) || n.needs(Statistic::HessianF64));
     s.hessians_f64 = n.needs(Statistic::HessianF64);
     s.linear_inputs = n.linear_inputs;
+    s.block_training = n.trains_block;
     s.full_precision = s.full_precision || n.propagation == "full_precision";
   }
   s.head = !a.no_head;
@@ -51,7 +52,8 @@ void run(PlanArgs a) {
              s.weight_dtype, m.has_weights ? "" : " (architecture preset; no weights read)");
   fmt::print("device {}, calibration {} x {} tokens, activations {}, micro-batch {}, Hessians {}{}{}{}\n", a.device,
              s.samples, s.seq_len, s.activation_dtype, s.micro_batch, s.hessians ? (s.hessians_f64 ? "yes (float64 sums, float32)" : "yes (float32)") : "no",
-             s.linear_inputs ? ", the block's linear inputs cached (in activations)" : "",
+             std::string(s.linear_inputs ? ", the block's linear inputs cached (in activations)" : "") +
+                 (s.block_training ? ", block training (latent weights, gradients, AdamW moments)" : ""),
              s.full_precision ? ", full-precision propagation" : "",
              a.method.empty() ? "" : " (method " + a.method + ")");
   const uint64_t limit = a.device_memory.empty() ? 0 : parse_bytes(a.device_memory, "--device-memory");

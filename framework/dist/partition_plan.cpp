@@ -81,7 +81,9 @@ PartitionPlan make_partition_plan(const LlamaConfig& c, const PlanSettings& s) {
   uint64_t block_params = 0;
   for (const TensorSpec& t : block_tensors(c, 0)) block_params += numel(t);
   const uint64_t solver = s.hessians ? 4 * max_in * max_in * 4 + 4 * inter * h * 4 : 0;
-  const uint64_t workspace = solver + block_params * (4 + 1) + block_params * 4;
+  const uint64_t training = s.block_training ? block_params * 24 : 0;
+  const uint64_t workspace = solver + block_params * (4 + 1) + block_params * 4 + training;
+  const uint64_t training_activations = s.block_training ? 2 * buffer + transient : 0;
 
   PartitionPlan plan;
   int64_t next = 0;
@@ -95,7 +97,7 @@ PartitionPlan make_partition_plan(const LlamaConfig& c, const PlanSettings& s) {
     p.head = s.head && r == s.ranks - 1;
     p.weight_bytes = block * static_cast<uint64_t>(counts[r]) + (p.embedding ? embedding : 0) + (p.head ? head : 0);
     const bool runs_ahead = s.full_precision && r + 1 < s.ranks;
-    p.activation_bytes = (runs_ahead ? 3 : 2) * buffer + transient + linear_inputs;
+    p.activation_bytes = (runs_ahead ? 3 : 2) * buffer + transient + linear_inputs + training_activations;
     p.hessian_bytes = hessians;
     p.workspace_bytes = workspace;
     plan.model_weight_bytes += p.weight_bytes;

@@ -13,7 +13,11 @@
 //     workspace   = what quantizing one block holds at its peak: the GPTQ solver's factorisation of
 //                   the largest Hessian (H, its Cholesky factor, H⁻¹, U: 4 x in² fp32) and copies of
 //                   the largest weight (W, Q, losses, errors: 4 x out x in fp32), plus the block's
-//                   artifacts (dequantized fp32 + 1-byte codes) and its quantized copy (fp32).
+//                   artifacts (dequantized fp32 + 1-byte codes) and its quantized copy (fp32);
+//                   with block_training (DB-LLM) also 24 bytes per block parameter (an fp32 copy of
+//                   the block, latent weights, their gradients, AdamW's two moments, a step's
+//                   straight-through weights), and in activations the inputs' and targets' copies
+//                   (2 buffers) and one micro-batch's saved autograd intermediates (as the transient).
 //   Checked against the measured peak of `lowbit quantize` (docs/pipeline-plan.md).
 #pragma once
 
@@ -35,6 +39,7 @@ struct PlanSettings {
   bool hessians = true;   // the method needs Hessians (GPTQ family)
   bool hessians_f64 = false;  // summed in float64, then rounded to fp32 (QuIP): 12 bytes per entry at peak
   bool linear_inputs = false;  // the method holds a block's four linear inputs over every sample (AWQ)
+  bool block_training = false;  // the method trains each block with autograd (DB-LLM)
   bool head = true;       // the last rank holds final norm + lm_head (evaluation); quantize alone does not
   // Full-precision propagation: every rank but the last first runs its original blocks ahead to
   // feed the next rank, holding a third activation buffer meanwhile.

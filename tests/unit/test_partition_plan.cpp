@@ -5,6 +5,7 @@
 
 #include "framework/core/units.h"
 #include "framework/dist/partition_plan.h"
+#include "framework/model/llama_arch.h"
 #include "framework/model/llama_presets.h"
 #include "tests/support/expect_error.h"
 
@@ -73,6 +74,34 @@ TEST(Units, SizesParseAndBadUnitsAreRefused) {
   EXPECT_EQ(parse_bytes("40GB", "x"), 40000000000ull);
   EXPECT_EQ(parse_bytes("1.5KiB", "x"), 1536ull);
   EXPECT_LOWBIT_ERROR(parse_bytes("80GiBs", "--device-memory"), {"--device-memory", "unknown unit 'GiBs'"});
+}
+
+}  // namespace
+}  // namespace lowbit
+
+namespace lowbit {
+namespace {
+
+// A method that trains each block (DB-LLM) holds at least its latent fp32 weights, their gradients
+// and AdamW's two moments (16 bytes per block parameter) plus copies of the inputs and targets; at
+// the study's setting LLaMA3-8B still fits one 80 GiB GPU on one rank.
+TEST(PartitionPlan, BlockTrainingCountsLatentWeightsGradientsMomentsAndInputCopies) {
+  const LlamaConfig c = llama_preset("llama3-8b");
+  PlanSettings s;
+  s.hessians = false;
+  const RankPlan plain = make_partition_plan(c, s).ranks[0];
+  s.block_training = true;
+  const RankPlan trained = make_partition_plan(c, s).ranks[0];
+  uint64_t block_params = 0;
+  for (const TensorSpec& t : block_tensors(c, 0)) {
+    uint64_t n = 1;
+    for (int64_t d : t.shape) n *= static_cast<uint64_t>(d);
+    block_params += n;
+  }
+  EXPECT_GE(trained.workspace_bytes - plain.workspace_bytes, 16 * block_params);
+  const uint64_t buffer = 128ull * 2048 * 4096 * 2;  // one bf16 activation buffer
+  EXPECT_GE(trained.activation_bytes - plain.activation_bytes, 2 * buffer);
+  EXPECT_LT(trained.total(), 80ull << 30);
 }
 
 }  // namespace
