@@ -2,15 +2,26 @@
 
 #include <fmt/format.h>
 
+#include <ATen/ATen.h>
+
+#include <cstring>
 #include <filesystem>
 
 #include "framework/core/device.h"
+#include "framework/core/error.h"
 #include "framework/core/files.h"
 
 namespace lowbit {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+void copy_tensor_bytes(const at::Tensor& t, c10::ScalarType dtype, std::string& bytes, const std::string& name) {
+  const at::Tensor v = t.to(at::kCPU, dtype).contiguous();
+  LOWBIT_ASSERT(static_cast<std::size_t>(v.nbytes()) == bytes.size(), "export: ", name, " has ", v.nbytes(),
+                " bytes, expected ", bytes.size());
+  std::memcpy(bytes.data(), v.data_ptr(), bytes.size());
+}
 
 void write_checkpoint_tensors(const std::string& dir, const std::vector<TensorToWrite>& tensors, uint64_t shard_bytes) {
   std::vector<std::vector<const TensorToWrite*>> files(1);

@@ -4,6 +4,7 @@
 // model card and lowbit_export.json (provenance).
 #pragma once
 
+#include <ATen/core/Tensor.h>
 #include <c10/core/ScalarType.h>
 
 #include <cstdint>
@@ -15,6 +16,10 @@
 #include "framework/model/safetensors_writer.h"
 
 namespace lowbit {
+
+// Fills a TensorToWrite's `bytes` with tensor `t` (any device and layout; cast to `dtype` first),
+// checking the size the header promised; `name` for the message.
+void copy_tensor_bytes(const at::Tensor& t, c10::ScalarType dtype, std::string& bytes, const std::string& name);
 
 // Writes `tensors` in order into files of at most `shard_bytes` (a tensor larger than that gets a
 // file of its own); one file is model.safetensors, several get model.safetensors.index.json.

@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -117,10 +116,7 @@ void write_hf_export(const EvalTarget& t, const ExportOptions& o, const std::str
   std::vector<TensorToWrite> tensors;
   for (const TensorSpec& s : all_tensors(c))
     tensors.push_back({s.name, stored, s.shape, nullptr, [&loader, name = s.name, dtype](std::string& bytes) {
-                         const at::Tensor v = loader.tensor(name).to(at::kCPU, dtype).contiguous();
-                         LOWBIT_ASSERT(static_cast<std::size_t>(v.nbytes()) == bytes.size(), "export: ", name, " has ",
-                                       v.nbytes(), " bytes, expected ", bytes.size());
-                         std::memcpy(bytes.data(), v.data_ptr(), bytes.size());
+                         copy_tensor_bytes(loader.tensor(name), dtype, bytes, name);
                        }});
   write_checkpoint_tensors(dir, tensors, o.shard_bytes);
   write_file_atomic((out / "config.json").string(), export_config(t.model_dir, dtype).dump(2) + "\n");

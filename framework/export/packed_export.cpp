@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -28,8 +27,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::string config_path(const EvalTarget& t) { return (fs::path(t.model_dir) / "config.json").string(); }
-
-bool is_norm(BlockTensor t) { return t == BlockTensor::InputNorm || t == BlockTensor::PostNorm; }
 
 // "model.layers.3.self_attn.q_proj.weight" -> "self_attn.q_proj"
 std::string module_of(const TensorSpec& s) {
@@ -208,9 +205,7 @@ void write_packed_export(const EvalTarget& t, const ExportOptions& o, const std:
   std::vector<TensorToWrite> tensors;
   const auto dense = [&](const TensorSpec& s, std::function<at::Tensor()> get) {
     tensors.push_back({s.name, stored_dtype(dtype), s.shape, nullptr, [get, dtype, name = s.name](std::string& bytes) {
-                         const at::Tensor v = get().to(at::kCPU, dtype).contiguous();
-                         LOWBIT_ASSERT(static_cast<std::size_t>(v.nbytes()) == bytes.size(), "export: ", name);
-                         std::memcpy(bytes.data(), v.data_ptr(), bytes.size());
+                         copy_tensor_bytes(get(), dtype, bytes, name);
                        }});
   };
   // Embedding, final norm and head, each read when its turn comes, in the checkpoint dtype (the head
@@ -232,7 +227,7 @@ void write_packed_export(const EvalTarget& t, const ExportOptions& o, const std:
     for (int k = 0; k < kBlockTensorCount; ++k) {
       const auto bt = static_cast<BlockTensor>(k);
       const TensorSpec& s = specs[static_cast<std::size_t>(k)];
-      if (is_norm(bt)) {
+      if (!is_linear(bt)) {
         dense(s, [&packer, b, bt] { return packer.norm(b, bt); });
         continue;
       }
@@ -242,10 +237,8 @@ void write_packed_export(const EvalTarget& t, const ExportOptions& o, const std:
         const bool is_float = c10::isFloatingType(l.dtype);
         tensors.push_back({prefix + l.suffix, is_float ? stored_dtype(dtype) : stored_type(l.dtype), l.shape, nullptr,
                            [&packer, b, module, suffix = l.suffix, name = prefix + l.suffix](std::string& bytes) {
-                             const at::Tensor v = packer.packed(b, module, suffix).contiguous();
-                             LOWBIT_ASSERT(static_cast<std::size_t>(v.nbytes()) == bytes.size(), "export: ", name,
-                                           " has ", v.nbytes(), " bytes, expected ", bytes.size());
-                             std::memcpy(bytes.data(), v.data_ptr(), bytes.size());
+                             const at::Tensor v = packer.packed(b, module, suffix);
+                             copy_tensor_bytes(v, v.scalar_type(), bytes, name);
                            }});
       }
     }

@@ -16,6 +16,8 @@ namespace lowbit {
 class SafetensorsModel;
 
 enum class BlockTensor { InputNorm, Q, K, V, O, PostNorm, Gate, Up, Down };
+// The seven linears (q, k, v, o, gate, up, down), not the two norms.
+inline bool is_linear(BlockTensor t) { return t != BlockTensor::InputNorm && t != BlockTensor::PostNorm; }
 inline constexpr int kBlockTensorCount = 9;
 
 struct TensorSpec {

@@ -148,7 +148,7 @@ LlamaWeights load_llama(const std::string& model_dir, const LoadOptions& opt) {
   // A packed checkpoint (GPTQ, AWQ, compressed-tensors): its linears are read as codes and dequantized.
   const std::optional<PackedCheckpoint> packed = PackedCheckpoint::open(model_dir);
   const auto is_packed = [&](const TensorSpec& s, BlockTensor t) {
-    return packed && t != BlockTensor::InputNorm && t != BlockTensor::PostNorm && packed->holds(model, s);
+    return packed && is_linear(t) && packed->holds(model, s);
   };
   std::vector<TensorSpec> wanted;
   if (opt.embedding) wanted.push_back(embedding_tensor(c));
@@ -166,7 +166,7 @@ LlamaWeights load_llama(const std::string& model_dir, const LoadOptions& opt) {
   if (packed)
     for (int64_t l = 0; l < c.num_hidden_layers; ++l)
       for (int t = 0; t < kBlockTensorCount; ++t)
-        if (const auto bt = static_cast<BlockTensor>(t); bt != BlockTensor::InputNorm && bt != BlockTensor::PostNorm) {
+        if (const auto bt = static_cast<BlockTensor>(t); is_linear(bt)) {
           const std::vector<std::string> names = packed->tensor_names(block_tensor(c, l, bt));
           packed_names.insert(names.begin(), names.end());
         }
