@@ -45,6 +45,44 @@ at::Tensor fdb_block_loss(const BlockWeights& b, const FdbBlockState& s, const L
   return (out - y.to(at::kFloat)).pow(2).mean();
 }
 
+std::pair<double, double> fdb_train_block(const BlockWeights& b, FdbBlockState& s, const LlamaConfig& c,
+                                          const at::Tensor& x, const at::Tensor& y, const RopeTables& rope,
+                                          const DbLlmOptions& o, int64_t micro_batch) {
+  // One AdamW per tensor (no decay, no clipping, constant rate): each linear's learning rates are
+  // relative to the RMS of its original weight, so one setting fits models of any weight scale.
+  OptimConfig oc;
+  oc.weight_decay = 0;
+  oc.beta2 = 0.999;
+  std::vector<std::pair<AdamW, double>> optimizers;  // (optimizer, learning rate)
+  for (const BlockLinear& l : block_linears()) {
+    const double rms = s.weight.at(l.module).pow(2).mean().sqrt().item<double>();
+    optimizers.emplace_back(AdamW({{std::string(l.module) + ".alpha", s.alpha.at(l.module), false}}, oc),
+                            o.lr_alpha * rms);
+    if (o.lr_weight > 0)
+      optimizers.emplace_back(AdamW({{std::string(l.module) + ".weight", s.weight.at(l.module), false}}, oc),
+                              o.lr_weight * rms);
+  }
+  const int64_t n = x.size(0), micro = std::max<int64_t>(1, micro_batch);
+  double first = 0, last = 0;
+  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; i += micro) {
+      const int64_t m = std::min(micro, n - i);
+      const at::Tensor loss = fdb_block_loss(b, s, c, x.narrow(0, i, m), y.narrow(0, i, m),
+                                             rope, o.group_size);
+      loss.backward();
+      for (auto& [optimizer, lr] : optimizers) {
+        optimizer.step(lr);
+        optimizer.zero_grad();
+      }
+      sum += loss.item<double>() * static_cast<double>(m);
+    }
+    last = sum / static_cast<double>(n);
+    if (epoch == 0) first = last;
+  }
+  return {first, last};
+}
+
 namespace {
 
 class DbLlm : public Method {
@@ -72,38 +110,7 @@ class DbLlm : public Method {
     FdbBlockState s = fdb_initial_state(block, o_.group_size);
     for (auto& [name, w] : s.weight) w = w.to(x.device());
     for (auto& [name, a] : s.alpha) a = a.to(x.device());
-    // One AdamW per tensor (no decay, no clipping, constant rate): each linear's learning rates are
-    // relative to the RMS of its original weight, so one setting fits models of any weight scale.
-    OptimConfig oc;
-    oc.weight_decay = 0;
-    oc.beta2 = 0.999;
-    std::vector<std::pair<AdamW, double>> optimizers;  // (optimizer, learning rate)
-    for (const BlockLinear& l : block_linears()) {
-      const double rms = s.weight.at(l.module).pow(2).mean().sqrt().item<double>();
-      optimizers.emplace_back(AdamW({{std::string(l.module) + ".alpha", s.alpha.at(l.module), false}}, oc),
-                              o_.lr_alpha * rms);
-      if (o_.lr_weight > 0)
-        optimizers.emplace_back(AdamW({{std::string(l.module) + ".weight", s.weight.at(l.module), false}}, oc),
-                                o_.lr_weight * rms);
-    }
-    const int64_t n = x.size(0), micro = std::max<int64_t>(1, ctx.micro_batch());
-    double first = 0, last = 0;
-    for (int64_t epoch = 0; epoch < o_.epochs; ++epoch) {
-      double sum = 0;
-      for (int64_t i = 0; i < n; i += micro) {
-        const int64_t m = std::min(micro, n - i);
-        const at::Tensor loss = fdb_block_loss(block, s, ctx.config(), x.narrow(0, i, m), y.narrow(0, i, m),
-                                               rope, o_.group_size);
-        loss.backward();
-        for (auto& [optimizer, lr] : optimizers) {
-          optimizer.step(lr);
-          optimizer.zero_grad();
-        }
-        sum += loss.item<double>() * static_cast<double>(m);
-      }
-      last = sum / static_cast<double>(n);
-      if (epoch == 0) first = last;
-    }
+    const auto [first, last] = fdb_train_block(block, s, ctx.config(), x, y, rope, o_, ctx.micro_batch());
     if (o_.epochs > 0)
       std::printf("db-llm: block %lld: reconstruction MSE %.4g (first epoch) -> %.4g (epoch %lld)\n",
                   static_cast<long long>(ctx.index()), first, last, static_cast<long long>(o_.epochs));

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 
 #include "framework/model/llama_forward.h"
 #include "framework/model/llama_weights.h"
@@ -33,5 +34,12 @@ FdbBlockState fdb_initial_state(const BlockWeights& b, int64_t group_size);
 // sequences x [n, L, hidden] against y [n, L, hidden], computed in fp32 (differentiable in `s`).
 at::Tensor fdb_block_loss(const BlockWeights& b, const FdbBlockState& s, const LlamaConfig& c, const at::Tensor& x,
                           const at::Tensor& y, const RopeTables& rope, int64_t group_size);
+
+// Stage 1's training of `s` on block `b`: AdamW per tensor (β 0.9/0.999, no decay, constant rates
+// o.lr_alpha and o.lr_weight times each linear's weight RMS), o.epochs passes over x [N, L, hidden]
+// in order, `micro_batch` sequences per step, against y. Returns the first and last epochs' mean loss.
+std::pair<double, double> fdb_train_block(const BlockWeights& b, FdbBlockState& s, const LlamaConfig& c,
+                                          const at::Tensor& x, const at::Tensor& y, const RopeTables& rope,
+                                          const DbLlmOptions& o, int64_t micro_batch);
 
 }  // namespace lowbit

@@ -13,6 +13,10 @@ On block 0 of lowbit-tiny-llama3, groups of 128 input columns:
                     block's outputs
   loss              mean((block(ŵ; x) - y)^2), ŵ = α1·sg(b1) + α2·sg(b2) + (w - sg(w))
   grad.weight.<module>, grad.alpha.<module>   its gradients by torch.autograd
+  trained.alpha.<module>, trained.planes.<module>, trained.losses
+                    after stage 1's training from that start: torch.optim.AdamW per tensor (β 0.9/0.999,
+                    eps 1e-8, no decay, lr = 5e-3 x the linear's weight RMS for α and latent weights),
+                    2 epochs over x one sequence per step; the first and last epochs' mean losses
 """
 import json
 import os
@@ -25,6 +29,7 @@ torch, st_torch = require("torch", "safetensors.torch")
 from _plain_llama import block, rope  # noqa: E402
 
 GROUP, N, L = 128, 2, 64
+EPOCHS, LR_ALPHA, LR_WEIGHT = 2, 5e-3, 5e-3
 LINEARS = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
            "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
 
@@ -98,6 +103,32 @@ def main():
     for m in LINEARS:
         cases[f"grad.weight.{m}"] = weights[m].grad.contiguous()
         cases[f"grad.alpha.{m}"] = alphas[m].grad.contiguous()
+    # Stage 1's training from the same start.
+    weights = {m: W[m].clone().requires_grad_(True) for m in LINEARS}
+    alphas = {m: initial_alpha(W[m]).requires_grad_(True) for m in LINEARS}
+    optimizers = []
+    for m in LINEARS:
+        rms = W[m].pow(2).mean().sqrt().item()
+        for p, lr in ((alphas[m], LR_ALPHA * rms), (weights[m], LR_WEIGHT * rms)):
+            optimizers.append(torch.optim.AdamW([p], lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0))
+    losses = []
+    for _ in range(EPOCHS):
+        total = 0.0
+        for i in range(N):
+            Wq = dict(W)
+            for m in LINEARS:
+                Wq[m] = ste_weight(weights[m], alphas[m])
+            loss = (block(Wq, cfg, x[i:i + 1], cs) - y[i:i + 1]).pow(2).mean()
+            loss.backward()
+            for opt in optimizers:
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+            total += loss.item()
+        losses.append(total / N)
+    cases["trained.losses"] = torch.tensor([losses[0], losses[-1]], dtype=torch.float64)
+    for m in LINEARS:
+        cases[f"trained.alpha.{m}"] = alphas[m].detach().clone()
+        cases[f"trained.planes.{m}"] = assign(weights[m].detach(), alphas[m].detach())
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     st_torch.save_file(cases, out_path)
     print(f"wrote {out_path}: loss {loss.item():.6g}")

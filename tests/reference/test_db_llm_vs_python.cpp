@@ -86,5 +86,36 @@ TEST_F(DbLlmVsPython, StraightThroughLossAndGradientsMatchAutograd) {
   }
 }
 
+// Stage 1's training itself (AdamW against torch.optim.AdamW, 2 epochs, one sequence per step):
+// the trained planes (the decisions) identical, the trained scales and the epoch losses to 1e-5.
+TEST_F(DbLlmVsPython, TrainedPlanesAndScalesMatchTheTranscriptionsTraining) {
+  FdbBlockState s = fdb_initial_state(block(), kGroup);
+  const at::Tensor x = expected("x"), y = expected("y");
+  const RopeTables rope = rope_tables(model_.config, x.size(1), at::kFloat);
+  DbLlmOptions o;
+  o.group_size = kGroup;
+  o.epochs = 2;
+  const auto [first, last] = fdb_train_block(block(), s, model_.config, x, y, rope, o, 1);
+  const at::Tensor losses = expected("trained.losses");
+  std::printf("epoch losses %.8g -> %.8g (transcription %.8g -> %.8g)\n", first, last, losses[0].item<double>(),
+              losses[1].item<double>());
+  EXPECT_NEAR(first, losses[0].item<double>(), 1e-5 * losses[0].item<double>());
+  EXPECT_NEAR(last, losses[1].item<double>(), 1e-5 * losses[1].item<double>());
+  EXPECT_LT(last, first);
+  for (const BlockLinear& l : block_linears()) {
+    const std::string m = l.module;
+    const at::Tensor a = s.alpha.at(m).detach();
+    const at::Tensor planes = fdb_assign(s.weight.at(m).detach(), a, kGroup);
+    const at::Tensor want = expected("trained.planes." + m);
+    const double same = planes.eq(want).to(at::kDouble).mean().item<double>();
+    const double rel = relative(a, expected("trained.alpha." + m));
+    std::printf("%-18s trained planes identical %.6f, alpha relative difference %.2e\n", m.c_str(), same, rel);
+    EXPECT_TRUE(at::equal(planes, want)) << m << ": trained planes differ";
+    EXPECT_LE(rel, 1e-5) << m;
+    // Training moved decisions: the planes are no longer RTN's.
+    EXPECT_FALSE(at::equal(planes, expected("planes." + m))) << m;
+  }
+}
+
 }  // namespace
 }  // namespace lowbit
