@@ -6,6 +6,9 @@
 #include "framework/core/error.h"
 #include "framework/core/files.h"
 #include "framework/export/packed_checkpoint.h"
+#include "framework/core/xxhash64.h"
+#include "framework/train/distill.h"
+#include "framework/train/dual_binary_student.h"
 #include "framework/train/finetune.h"
 #include "framework/train/peft_adapter.h"
 #include "framework/model/fingerprint.h"
@@ -18,7 +21,38 @@ namespace lowbit {
 namespace fs = std::filesystem;
 
 
+namespace {
+
+// A `lowbit distill` output: the base run it names (fingerprints checked) with its trained scales.
+EvalTarget resolve_distill_output(const std::string& path, const std::string& model_override) {
+  const std::string where = (fs::path(path) / kDistillManifest).string();
+  const nlohmann::json info = parse_json_object(read_file(where), where);
+  LOWBIT_CHECK(info.value("format", "") == "lowbit-distill" && info.value("version", 0) == 1, where,
+               ": not a lowbit-distill v1 file (field 'format'/'version')");
+  LOWBIT_CHECK(info.contains("base") && info["base"].is_string(), where, ": field 'base' must be a string");
+  EvalTarget t = resolve_eval_target(info["base"].get<std::string>(), model_override);
+  LOWBIT_CHECK(t.quantized && t.finetune.empty(), where, ": field 'base' is not a plain lowbit run directory");
+  LOWBIT_CHECK(info.value("model_fingerprint", "") == t.model_fingerprint, where,
+               ": field 'model_fingerprint' differs from the base model's (", t.model_fingerprint,
+               "): the scales were trained on other weights");
+  LOWBIT_CHECK(info.value("run_fingerprint", "") == t.run_fingerprint, where,
+               ": field 'run_fingerprint' differs from the base run's: the scales were trained on another run");
+  const std::string scales = (fs::path(path) / info.value("scales", kDistillScalesFile)).string();
+  LOWBIT_CHECK(fs::exists(scales), where, ": field 'scales': ", scales, " does not exist");
+  const std::string bytes = read_file(scales);
+  LOWBIT_CHECK(info.value("scales_xxh64", "") == xxhash64_hex(bytes.data(), bytes.size()), scales,
+               ": its XXH64 differs from field 'scales_xxh64' of ", where, " (the file was changed or damaged)");
+  t.path = path;
+  t.scales_file = scales;
+  t.finetune = "distill-" + info.value("loss", std::string("?"));
+  t.finetune_fingerprint = info.value("config_fingerprint", "");
+  return t;
+}
+
+}  // namespace
+
 EvalTarget resolve_eval_target(const std::string& path, const std::string& model_override) {
+  if (fs::exists(fs::path(path) / kDistillManifest)) return resolve_distill_output(path, model_override);
   const fs::path finetune_manifest = fs::path(path) / kFinetuneManifest;
   if (fs::exists(finetune_manifest)) {
     const std::string where = finetune_manifest.string();
@@ -83,7 +117,9 @@ void apply_run_blocks(const EvalTarget& t, const RankPlan& plan, LlamaWeights& w
   for (int64_t b = plan.first_block; b < plan.end_block; ++b) {
     BlockWeights& bw = w.blocks[static_cast<std::size_t>(b - plan.first_block)];
     // Dequantized on the host, moved to the device; replaced parameters and the forward spec too.
-    bw = apply_quantized_block(bw, read_run_block(t, b), m.shard_path(m.shard_of(b)) + ": block " + std::to_string(b));
+    QuantizedBlock q = read_run_block(t, b);
+    if (!t.scales_file.empty()) apply_trained_scales(t.scales_file, b, q);
+    bw = apply_quantized_block(bw, q, m.shard_path(m.shard_of(b)) + ": block " + std::to_string(b));
   }
 }
 }  // namespace

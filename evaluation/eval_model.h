@@ -26,15 +26,21 @@ struct EvalTarget {
   ActivationQuant activations; // the run's forward spec (of its first block; off unquantized)
   // A `lowbit finetune` output over this base: its PEFT adapter directory, merged into the weights.
   std::string adapter_dir;     // "" without adapters
-  std::string finetune;        // "" | "lora" | "lora+iec" (IR-QLoRA's IEC)
-  std::string finetune_fingerprint;  // the fine-tuning's settings and base (finetune.json)
+  // What training on top of the run there was: "" | "lora" | "lora+iec" (IR-QLoRA's IEC) |
+  // "distill-dad" | "distill-kl" (DB-LLM's stage 2: trained dual-binary scales, `lowbit distill`).
+  std::string finetune;
+  std::string finetune_fingerprint;  // the fine-tuning's settings and base (finetune.json / distill.json)
+  // A `lowbit distill` output over this run: its trained scales file (checked against distill.json's
+  // XXH64), put into the run's dual_binary linears as they are read; "" otherwise.
+  std::string scales_file;
   // A model directory holding a packed checkpoint (framework/export/packed_checkpoint): its format
   // ("gptq", "awq", "compressed-tensors"), its linears dequantized on load; "" otherwise.
   std::string packed_format;
 };
 
-// Resolves `path`: a run directory, a model directory, or a `lowbit finetune` output directory
-// (finetune.json: its base resolved as above, the adapter on top). For a run, the base model is the manifest's unless `model_override` is given;
+// Resolves `path`: a run directory, a model directory, a `lowbit finetune` output directory
+// (finetune.json: its base resolved as above, the adapter on top), or a `lowbit distill` output
+// directory (distill.json: its base run with the trained scales). For a run, the base model is the manifest's unless `model_override` is given;
 // either way its fingerprint must equal the run's (else refused, naming both), and every shard's
 // header must agree with the manifest (framework/store/run_manifest.h).
 EvalTarget resolve_eval_target(const std::string& path, const std::string& model_override = "");

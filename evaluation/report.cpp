@@ -65,6 +65,13 @@ RunKey key_of(const json& r) {
     else if (ft == "lora" && !icq) k.method = "qlora";
     else k.method = "nf4" + std::string(icq ? "icq" : "") + canonical_method(ft);  // no paper row
   }
+  // The study's DB-LLM row is the whole method: block-wise FDB, then the deviation-aware distillation
+  // (lowbit distill, loss dad). Stage 1 alone, or distilled with plain KL, has no paper row.
+  if (k.method == "dbllm") {
+    const std::string ft = t.value("finetune", "");
+    if (ft.empty()) k.method = "dbllmstage1";
+    else if (ft != "distill-dad") k.method = "dbllm" + canonical_method(ft);
+  }
   if (m["bits"]) k.w_bits = m["bits"].as<double>();
   if (m["group_size"]) k.group = m["group_size"].as<int64_t>();
   // The run's own forward spec as evaluation found it; older results: the config's a_bits.

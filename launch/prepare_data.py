@@ -8,6 +8,7 @@ Usage: launch/prepare_data.py [--out data/eval] [--tasks wikitext2,c4,ptb,piqa,.
 
   wikitext2/test.txt                         wikitext-2-raw-v1 test, lines joined with "\\n\\n"
   wikitext2/train.txt                        the train split the same way: the paper's calibration set
+  wikitext2/validation.txt                   the validation split the same way (lowbit distill's held-out)
   ptb/test.txt                               ptb_text_only (--ptb-split, default validation as GPTQ's
                                              and the LLaMA3 repo's get_ptb), sentences joined "\\n\\n"
   c4/c4-validation.00000-of-00008.json.gz    allenai/c4 en validation shard 0, the file as published
@@ -111,7 +112,7 @@ def main():
 
     for t in tasks:
         if t == "wikitext2":
-            for split in ("test", "train"):
+            for split in ("test", "train", "validation"):
                 if p := wanted(f"wikitext2/{split}.txt"):
                     d = datasets.load_dataset("wikitext", "wikitext-2-raw-v1", split=split)
                     write_atomic(p, text("\n\n".join(d["text"])))

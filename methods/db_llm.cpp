@@ -48,20 +48,18 @@ at::Tensor fdb_block_loss(const BlockWeights& b, const FdbBlockState& s, const L
 std::pair<double, double> fdb_train_block(const BlockWeights& b, FdbBlockState& s, const LlamaConfig& c,
                                           const at::Tensor& x, const at::Tensor& y, const RopeTables& rope,
                                           const DbLlmOptions& o, int64_t micro_batch) {
-  // One AdamW per tensor (no decay, no clipping, constant rate): each linear's learning rates are
-  // relative to the RMS of its original weight, so one setting fits models of any weight scale.
+  // AdamW (no decay, no clipping, constant rate) whose per-tensor rates are relative to the RMS of
+  // the linear's original weight, so one setting fits models of any weight scale.
   OptimConfig oc;
   oc.weight_decay = 0;
   oc.beta2 = 0.999;
-  std::vector<std::pair<AdamW, double>> optimizers;  // (optimizer, learning rate)
+  std::vector<Parameter> params;
   for (const BlockLinear& l : block_linears()) {
     const double rms = s.weight.at(l.module).pow(2).mean().sqrt().item<double>();
-    optimizers.emplace_back(AdamW({{std::string(l.module) + ".alpha", s.alpha.at(l.module), false}}, oc),
-                            o.lr_alpha * rms);
-    if (o.lr_weight > 0)
-      optimizers.emplace_back(AdamW({{std::string(l.module) + ".weight", s.weight.at(l.module), false}}, oc),
-                              o.lr_weight * rms);
+    params.push_back({std::string(l.module) + ".alpha", s.alpha.at(l.module), false, o.lr_alpha * rms});
+    if (o.lr_weight > 0) params.push_back({std::string(l.module) + ".weight", s.weight.at(l.module), false, o.lr_weight * rms});
   }
+  AdamW optimizer(params, oc);
   const int64_t n = x.size(0), micro = std::max<int64_t>(1, micro_batch);
   double first = 0, last = 0;
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
@@ -71,10 +69,8 @@ std::pair<double, double> fdb_train_block(const BlockWeights& b, FdbBlockState& 
       const at::Tensor loss = fdb_block_loss(b, s, c, x.narrow(0, i, m), y.narrow(0, i, m),
                                              rope, o.group_size);
       loss.backward();
-      for (auto& [optimizer, lr] : optimizers) {
-        optimizer.step(lr);
-        optimizer.zero_grad();
-      }
+      optimizer.step(1.0);  // each tensor at its lr_scale
+      optimizer.zero_grad();
       sum += loss.item<double>() * static_cast<double>(m);
     }
     last = sum / static_cast<double>(n);

@@ -12,6 +12,7 @@ void add_tokenize(CLI::App& app);
 void add_logits(CLI::App& app);
 void add_train(CLI::App& app);
 void add_finetune(CLI::App& app);
+void add_distill(CLI::App& app);
 void add_export(CLI::App& app);
 void add_make_model(CLI::App& app);
 void add_methods(CLI::App& app);

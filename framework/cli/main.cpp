@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   lowbit::cli::add_logits(app);
   lowbit::cli::add_train(app);
   lowbit::cli::add_finetune(app);
+  lowbit::cli::add_distill(app);
   lowbit::cli::add_make_model(app);
   lowbit::cli::add_methods(app);
   lowbit::cli::add_plan(app);

@@ -89,7 +89,9 @@ std::string model_card(const EvalTarget& t, const std::string& dtype) {
       "packed low-bit checkpoint). Embedding, norms and head are the base model's.\n\n",
       dtype);
   if (t.quantized) s += fmt::format("- method: `{}`\n- method settings:\n\n```yaml\n{}\n```\n", t.method, t.method_config);
-  if (!t.finetune.empty())
+  if (!t.scales_file.empty())
+    s += fmt::format("- dual-binary scales trained end to end by `lowbit distill` ({}): DB-LLM's stage 2\n", t.finetune);
+  else if (!t.finetune.empty())
     s += fmt::format("- LoRA adapters ({}) merged into the weights: W + (alpha/r)·B·A{}\n", t.finetune,
                      t.finetune == "lora+iec" ? " (+ IR-QLoRA's IEC terms)" : "");
   if (t.activations.enabled())

@@ -1,6 +1,7 @@
 #include "framework/sweep/sweep.h"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "framework/core/error.h"
 #include "framework/core/files.h"
 #include "framework/dist/communicator.h"
+#include "framework/train/distill.h"
 #include "framework/train/finetune.h"
 #include "methods/method.h"
 
@@ -23,6 +25,32 @@ namespace lowbit {
 namespace fs = std::filesystem;
 
 namespace {
+
+// What a row may train after quantizing, by its key: each reads its YAML with the row's overrides
+// (base= and output.dir= included) and runs collectively.
+struct TrainingStage {
+  const char* key;
+  void (*run)(Communicator& comm, const std::string& config, const std::vector<std::string>& overrides);
+};
+const std::array<TrainingStage, 2> kTrainingStages = {{
+    {"finetune",
+     [](Communicator& comm, const std::string& config, const std::vector<std::string>& overrides) {
+       FinetuneConfig c;
+       collective_step(comm, [&] { c = FinetuneConfig::from_yaml(config, overrides); });
+       finetune(c);
+     }},
+    {"distill",
+     [](Communicator& comm, const std::string& config, const std::vector<std::string>& overrides) {
+       DistillConfig c;
+       collective_step(comm, [&] { c = DistillConfig::from_yaml(config, overrides); });
+       distill(c);
+     }},
+}};
+const TrainingStage* find_training_stage(const std::string& key) {
+  for (const TrainingStage& t : kTrainingStages)
+    if (key == t.key) return &t;
+  return nullptr;
+}
 
 std::string scalar_text(const YAML::Node& n) { return YAML::Dump(n); }
 
@@ -104,7 +132,12 @@ Sweep Sweep::from_yaml(const std::string& path) {
       acc = next;
       g.get<YAML::Node>(key);  // mark as read
     }
-    for (const auto& a : acc) expanded.push_back({"", s.base, a, false, "", {}, ""});
+    for (const auto& a : acc) {
+      SweepRun r;
+      r.config = s.base;
+      r.overrides = a;
+      expanded.push_back(r);
+    }
   }
   if (y.has("rows")) {
     const YAML::Node rows = y.node()["rows"];
@@ -113,23 +146,35 @@ Sweep Sweep::from_yaml(const std::string& path) {
       LOWBIT_CHECK(row.IsMap(), path, ":", row.Mark().line + 1, ": each entry of 'rows' must be a mapping of overrides");
       SweepRun r;
       r.config = s.base;
+      std::vector<std::pair<std::string, std::string>> staged;  // (training stage, KEY=VALUE)
       for (const auto& kv : row) {
         const std::string key = kv.first.as<std::string>();
         const int line = kv.second.Mark().line + 1;
-        if (key == "config" || key == "finetune") {
+        const std::string prefix = key.substr(0, key.find('.'));
+        const bool training_key = find_training_stage(prefix) != nullptr;
+        if (key == "config" || (training_key && key == prefix)) {
           const std::string file = kv.second.as<std::string>();
           LOWBIT_CHECK(fs::exists(file), path, ":", line, ": ", key, " ", file, " does not exist");
-          (key == "config" ? r.config : r.finetune_config) = file;
+          if (key == "config") {
+            r.config = file;
+          } else {
+            LOWBIT_CHECK(r.training.empty(), path, ":", line, ": a row trains once ('", r.training, "' and '", key, "')");
+            r.training = key;
+            r.training_config = file;
+          }
         } else if (key == "name") {
           r.name = kv.second.as<std::string>();
-        } else if (key.rfind("finetune.", 0) == 0) {
-          r.finetune_overrides.push_back(key.substr(9) + "=" + scalar_text(kv.second));
+        } else if (training_key) {
+          staged.emplace_back(prefix, key.substr(prefix.size() + 1) + "=" + scalar_text(kv.second));
         } else {
           r.overrides.push_back(key + "=" + scalar_text(kv.second));
         }
       }
-      LOWBIT_CHECK(r.finetune_overrides.empty() || !r.finetune_config.empty(), path, ":", row.Mark().line + 1,
-                   ": finetune.* keys without a 'finetune' config");
+      for (const auto& [stage, override] : staged) {  // each belongs to the row's training stage
+        LOWBIT_CHECK(stage == r.training, path, ":", row.Mark().line + 1, ": ", stage, ".* keys without a '", stage,
+                     "' config");
+        r.training_overrides.push_back(override);
+      }
       expanded.push_back(r);
     }
     y.get<YAML::Node>("rows");
@@ -137,7 +182,13 @@ Sweep Sweep::from_yaml(const std::string& path) {
   y.finish();
   LOWBIT_CHECK(!expanded.empty() || fp, path, ": no runs (give 'grid' and/or 'rows')");
 
-  if (fp) s.runs.push_back({"fp", s.base, {}, true, ""});
+  if (fp) {
+    SweepRun r;
+    r.name = "fp";
+    r.config = s.base;
+    r.fp = true;
+    s.runs.push_back(r);
+  }
   for (SweepRun r : expanded) {
     if (r.name.empty()) r.name = run_name(r.overrides);
     try {
@@ -201,19 +252,17 @@ SweepOutcome run_sweep(const Sweep& s, Communicator& comm, const std::vector<std
       } else {
         ExperimentConfig cfg;
         std::vector<std::string> o = r.overrides;
-        const std::string quantized = r.finetune_config.empty() ? dir : (fs::path(dir) / "quantized").string();
+        const std::string quantized = r.training.empty() ? dir : (fs::path(dir) / "quantized").string();
         o.push_back("output.run_dir=" + quantized);
         if (s.reuse_statistics) o.push_back("output.statistics_cache=" + (fs::path(s.runs_dir) / "statistics").string());
         collective_step(comm, [&] { cfg = ExperimentConfig::from_yaml(r.config, o); });
         quantize_run(cfg);
         comm.barrier();  // rank 0 writes the manifest after the other ranks have finished
-        if (!r.finetune_config.empty()) {
-          FinetuneConfig ft;
-          std::vector<std::string> fo = r.finetune_overrides;
-          fo.push_back("base=" + quantized);
-          fo.push_back("output.dir=" + dir);
-          collective_step(comm, [&] { ft = FinetuneConfig::from_yaml(r.finetune_config, fo); });
-          finetune(ft);
+        if (!r.training.empty()) {
+          std::vector<std::string> to = r.training_overrides;
+          to.push_back("base=" + quantized);
+          to.push_back("output.dir=" + dir);
+          find_training_stage(r.training)->run(comm, r.training_config, to);
         }
         collective_step(comm, [&] { target = resolve_eval_target(dir); });
       }

@@ -1,6 +1,6 @@
 // Experiment sweeps (`lowbit sweep SWEEP.yaml`): a base experiment config plus a grid and/or a
 // list of rows of `key=value` overrides, expanded into named runs that quantize (then, for a row
-// with `finetune:`, fine-tune LoRA adapters) and evaluate one after another inside one mpirun job
+// with `finetune:` or `distill:`, train on the quantized run) and evaluate one after another inside one mpirun job
 // (or are printed one command per run for a scheduler). A row may name its run (`name:`).
 // A run whose RUN_DIR/results.json exists is skipped, so an interrupted sweep started again
 // completes only what is missing; a run that fails in a set-up step (an unknown method, a bad
@@ -21,10 +21,12 @@ struct SweepRun {
   std::string config;                   // the experiment config it starts from (a row's `config`, else the sweep's base)
   std::vector<std::string> overrides;   // applied to that config
   bool fp = false;                      // the unquantized model (evaluation only)
-  // LoRA fine-tuning after quantization (a row's `finetune: CONFIG` and its `finetune.KEY` overrides):
-  // the run quantizes into RUN_DIR/quantized, fine-tunes on it into RUN_DIR, evaluates RUN_DIR.
-  std::string finetune_config;
-  std::vector<std::string> finetune_overrides;
+  // Training after quantization: a row's `finetune: CONFIG` (LoRA adapters, `lowbit finetune`) or
+  // `distill: CONFIG` (DB-LLM's stage 2, `lowbit distill`), with its `finetune.KEY` / `distill.KEY`
+  // overrides: the run quantizes into RUN_DIR/quantized, trains on it into RUN_DIR, evaluates RUN_DIR.
+  std::string training;                 // "" | "finetune" | "distill"
+  std::string training_config;
+  std::vector<std::string> training_overrides;
   std::string refused;                  // why it cannot run (e.g. "method 'awq' is not available yet")
 };
 

@@ -30,11 +30,12 @@ void AdamW::step(double lr) {
     at::Tensor& w = params_[i].value;
     const at::Tensor g = w.grad();
     if (!g.defined()) continue;
-    if (params_[i].decay && config_.weight_decay > 0) w.mul_(1.0 - lr * config_.weight_decay);
+    const double rate = lr * params_[i].lr_scale;
+    if (params_[i].decay && config_.weight_decay > 0) w.mul_(1.0 - rate * config_.weight_decay);
     m_[i].lerp_(g, 1.0 - b1);
     v_[i].mul_(b2).addcmul_(g, g, 1.0 - b2);
     const at::Tensor denom = (v_[i].sqrt() / std::sqrt(bias2)).add_(config_.eps);
-    w.addcdiv_(m_[i], denom, -lr / bias1);
+    w.addcdiv_(m_[i], denom, -rate / bias1);
   }
 }
 

@@ -18,6 +18,7 @@ struct Parameter {
   std::string name;
   at::Tensor value;
   bool decay = true;  // weight decay applies (matrices yes, norm weights no)
+  double lr_scale = 1.0;  // this parameter's learning rate is the step's times this (per-tensor relative rates)
 };
 
 class AdamW {

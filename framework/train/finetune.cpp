@@ -6,9 +6,6 @@
 #include <c10/core/GradMode.h>
 #include <fmt/format.h>
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -22,7 +19,6 @@
 #include "evaluation/eval_model.h"
 #include "framework/core/device.h"
 #include "framework/core/error.h"
-#include "framework/core/file_lock.h"
 #include "framework/core/files.h"
 #include "framework/core/splitmix.h"
 #include "framework/data/instructions.h"
@@ -32,6 +28,7 @@
 #include "framework/train/causal_lm.h"
 #include "framework/train/checkpoint.h"
 #include "framework/train/peft_adapter.h"
+#include "framework/train/training_run.h"
 
 namespace lowbit {
 namespace {
@@ -93,11 +90,7 @@ AdapterDropout make_dropout(double p, const uint64_t* batch_key) {
 FinetuneResult finetune(const FinetuneConfig& cfg, int64_t stop_after_steps) {
   Communicator& mpi = world();
   const int rank = mpi.rank(), size = mpi.size();
-  collective_step(mpi, [&] {
-    if (cfg.threads > 0) at::set_num_threads(cfg.threads);
-  });
-  const RankDevices devices = setup_rank_devices(mpi, cfg.device, "auto", cfg.source + ": key 'training.device'",
-                                                 cfg.source + ": key 'training.device'");
+  const RankDevices devices = training_devices(cfg.training, cfg.source);
   Communicator& comm = devices.pipeline(mpi);
 
   EvalTarget base;
@@ -123,24 +116,18 @@ FinetuneResult finetune(const FinetuneConfig& cfg, int64_t stop_after_steps) {
   LlamaWeights w;
   collective_step(comm, [&] { w = load_eval_part(base, whole, devices.device, dtypes.weights); });
 
-  const fs::path out(cfg.output_dir);
+  const fs::path out(cfg.training.output_dir);
   // What a checkpoint must have been made with: the settings and the very base it trained on.
   const std::string fingerprint =
       cfg.fingerprint() + ";base_run=" + base.run_fingerprint + ";base_model=" + base.model_fingerprint;
   // One finetune per output directory: rank 0 holds its lock for the job (docs/reliability.md).
-  std::unique_ptr<FileLock> lock;
-  collective_step(comm, [&] {
-    if (rank != 0) return;
-    fs::create_directories(out);
-    lock = std::make_unique<FileLock>((out / ".lowbit-finetune.lock").string(), "lowbit finetune " + cfg.source);
-  });
-  const std::string ckpt = (out / "checkpoint").string();
-  const std::string resume = find_checkpoint(ckpt);
+  const TrainingOutput output = open_training_output(comm, cfg.training.output_dir, "finetune", cfg.source);
+  const std::string& resume = output.resume;
   TrainProgress progress;
   LoraModel lora;
   collective_step(comm, [&] {
     if (resume.empty()) {
-      lora = LoraModel::init(model_config, cfg.lora, cfg.seed, devices.device);
+      lora = LoraModel::init(model_config, cfg.lora, cfg.training.seed, devices.device);
     } else {
       load_trainer_state(resume, fingerprint, progress);
       lora = load_peft_adapter(resume, model_config, devices.device);
@@ -158,34 +145,30 @@ FinetuneResult finetune(const FinetuneConfig& cfg, int64_t stop_after_steps) {
     batch_key = b.key;
     return causal_lm_loss(w, {b.inputs.to(device), b.targets.to(device), b.tokens, b.key});
   };
-  if (size > 1) spec.all_reduce = [&comm](at::Tensor& t) { comm.all_reduce_sum(t); };
-  spec.float64_accumulation = true;  // the same adapters on any world size (trainer.h)
-  spec.rank = rank;
-  spec.world = size;
-  spec.print = rank == 0;
+  make_data_parallel(spec, comm);  // the same adapters on any world size
   AdamW optimizer(spec.params, optim);
   if (!resume.empty()) load_checkpoint_optimizer(resume, optimizer, progress);
 
   // Batches: global batch s covers examples order[s·B ... s·B + B); rank r takes its contiguous
   // slice of B/P, in micro-batches of micro_batch.
-  ExampleOrder order(static_cast<int64_t>(train_set.size()), cfg.seed);
-  const int64_t per_rank = cfg.batch_size / size;
+  ExampleOrder order(static_cast<int64_t>(train_set.size()), cfg.training.seed);
+  const int64_t per_rank = cfg.training.batch_size / size;
   const StepBatches batches = [&](int64_t step) {
     std::vector<TokenBatch> micro;
-    for (int64_t first = 0; first < per_rank; first += cfg.micro_batch) {
+    for (int64_t first = 0; first < per_rank; first += cfg.training.micro_batch) {
       std::vector<const TokenizedExample*> examples;
-      for (int64_t i = first; i < first + cfg.micro_batch; ++i)
-        examples.push_back(&train_set[static_cast<std::size_t>(order.at(step * cfg.batch_size + rank * per_rank + i))]);
+      for (int64_t i = first; i < first + cfg.training.micro_batch; ++i)
+        examples.push_back(&train_set[static_cast<std::size_t>(order.at(step * cfg.training.batch_size + rank * per_rank + i))]);
       micro.push_back(collate_instructions(examples, static_cast<int32_t>(model_config.eos_token_id)));
       // The micro-batch's place in the global batch: its dropout masks' key.
-      micro.back().key = splitmix64(cfg.seed ^ splitmix64(static_cast<uint64_t>(step * cfg.batch_size + rank * per_rank + first)));
+      micro.back().key = splitmix64(cfg.training.seed ^ splitmix64(static_cast<uint64_t>(step * cfg.training.batch_size + rank * per_rank + first)));
     }
     return micro;
   };
   std::vector<TokenBatch> heldout;
-  for (std::size_t first = 0; first < heldout_set.size(); first += static_cast<std::size_t>(cfg.micro_batch)) {
+  for (std::size_t first = 0; first < heldout_set.size(); first += static_cast<std::size_t>(cfg.training.micro_batch)) {
     std::vector<const TokenizedExample*> examples;
-    for (std::size_t i = first; i < std::min(heldout_set.size(), first + static_cast<std::size_t>(cfg.micro_batch)); ++i)
+    for (std::size_t i = first; i < std::min(heldout_set.size(), first + static_cast<std::size_t>(cfg.training.micro_batch)); ++i)
       examples.push_back(&heldout_set[i]);
     heldout.push_back(collate_instructions(examples, static_cast<int32_t>(model_config.eos_token_id)));
   }
@@ -197,8 +180,8 @@ FinetuneResult finetune(const FinetuneConfig& cfg, int64_t stop_after_steps) {
                                     "held-out examples, global batch {} = {} rank(s) x {} micro-batch(es) of {}; {}{}",
                                     cfg.base, base.quantized ? "method " + base.method : std::string("unquantized"),
                                     n_adapter, cfg.lora.r, cfg.lora.alpha, cfg.lora.iec ? ", IEC" : "",
-                                    train_set.size(), heldout_set.size(), cfg.batch_size, size, optim.grad_accum,
-                                    cfg.micro_batch, devices.banner(),
+                                    train_set.size(), heldout_set.size(), cfg.training.batch_size, size, optim.grad_accum,
+                                    cfg.training.micro_batch, devices.banner(),
                                     resume.empty() ? std::string("starting\n")
                                                    : fmt::format("resuming from {} at step {}\n", resume, progress.step))
                             .c_str());
@@ -215,23 +198,11 @@ FinetuneResult finetune(const FinetuneConfig& cfg, int64_t stop_after_steps) {
   const double base_loss = base_heldout();
   const fs::path manifest = out / kFinetuneManifest;
 
-  TrainConfig loop;  // what the generic loop reads
-  loop.source = cfg.source;
-  loop.optim = optim;
-  if (stop_after_steps > 0 && stop_after_steps < optim.steps) loop.optim.steps = stop_after_steps;
-  loop.eval_every = cfg.eval_every;
-  loop.log_every = cfg.log_every;
-  loop.save_every = cfg.save_every;
+  const TrainConfig loop =
+      loop_settings(cfg.source, optim, stop_after_steps, cfg.training);
   const std::string base_name = base.model_name;
-  const auto save = [&](const TrainProgress& p) {
-    if (rank != 0) return;
-    save_training_checkpoint(
-        ckpt, [&](const std::string& tmp) { save_peft_adapter(tmp, lora, base_name); }, optimizer, p,
-        fingerprint);
-    // Fault injection for the kill test (tests/mpi): die like a killed rank right after a checkpoint.
-    if (const char* kill_after = std::getenv("LOWBIT_TEST_KILL_AFTER_STEP"); kill_after && std::atoll(kill_after) == p.step)
-      ::kill(::getpid(), SIGKILL);
-  };
+  const auto save = checkpoint_saver(output, rank, optimizer, fingerprint,
+                                     [&](const std::string& tmp) { save_peft_adapter(tmp, lora, base_name); });
   if (rank == 0 && progress.step == 0)
     std::printf("held-out response loss of the base: %.4f over %zu examples\n", base_loss, heldout_set.size());
   if (progress.step < optim.steps) train(spec, optimizer, loop, batches, heldout, progress, save, optim.steps);
@@ -244,9 +215,7 @@ FinetuneResult finetune(const FinetuneConfig& cfg, int64_t stop_after_steps) {
   result.base_heldout_loss = base_loss;
   result.complete = progress.step >= optim.steps;
   if (!result.complete) {
-    if (rank == 0)
-      std::printf("stopped after step %lld of %lld; run again to resume\n", static_cast<long long>(progress.step),
-                  static_cast<long long>(optim.steps));
+    report_stopped(rank, progress, optim);
     return result;
   }
   if (rank == 0) {
@@ -268,7 +237,7 @@ FinetuneResult finetune(const FinetuneConfig& cfg, int64_t stop_after_steps) {
                        {"lora", {{"r", cfg.lora.r}, {"alpha", cfg.lora.alpha}, {"dropout", cfg.lora.dropout},
                                  {"target_modules", cfg.lora.target_modules}, {"iec", cfg.lora.iec}}},
                        {"steps", progress.step},
-                       {"batch_size", cfg.batch_size},
+                       {"batch_size", cfg.training.batch_size},
                        {"train_data", cfg.train_data},
                        {"config_fingerprint", fingerprint},
                        {"base_heldout_loss", result.base_heldout_loss},

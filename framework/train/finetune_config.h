@@ -9,6 +9,7 @@
 
 #include "framework/train/lora.h"
 #include "framework/train/train_config.h"
+#include "framework/train/training_settings.h"
 
 namespace lowbit {
 
@@ -22,24 +23,15 @@ struct FinetuneConfig {
   int64_t target_max_len = 128;
   int64_t heldout_examples = 1000;  // at most this many validation records (max_eval_samples)
   LoraConfig lora;
-  // Training: transformers' TrainingArguments as qlora.py sets them.
-  int64_t steps = 10000;       // max_steps
-  int64_t batch_size = 16;     // global batch (per_device_train_batch_size x devices x accumulation)
-  int64_t micro_batch = 16;    // sequences per forward/backward on one rank
-  double lr = 2e-4;
+  // Training: transformers' TrainingArguments as qlora.py sets them (max_steps, the global batch =
+  // per_device_train_batch_size x devices x accumulation, learning_rate, adam betas/epsilon,
+  // max_grad_norm, data_seed), and the output directory.
+  TrainingSettings training = qlora_training();
   std::string lr_scheduler_type = "constant";  // constant (transformers: no warm-up) | constant_with_warmup
   double warmup_ratio = 0.03;  // used by constant_with_warmup only, as in transformers
   double weight_decay = 0.0;
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-  double max_grad_norm = 0.3;
-  uint64_t seed = 42;          // data order (data_seed) and the adapters' initialisation
-  std::string device = "auto"; // auto | cpu | cuda
-  int threads = 0;             // libtorch intra-op threads per rank; 0 = libtorch's default
-  int64_t eval_every = 1000;   // held-out loss every N steps (and after the last)
-  int64_t log_every = 10;
-  std::string output_dir;
-  int64_t save_every = 500;
 
+  static TrainingSettings qlora_training();
   static FinetuneConfig from_yaml(const std::string& path, const std::vector<std::string>& overrides = {});
   // Every setting that changes the adapters: a checkpoint made under another fingerprint is refused.
   std::string fingerprint() const;

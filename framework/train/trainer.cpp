@@ -145,7 +145,8 @@ void train(const TrainSpec& spec, AdamW& optimizer, const TrainConfig& config, c
                                      duration(eta));
       if (evaluate) {
         rec.heldout_loss = heldout_loss(spec, heldout);
-        line += fmt::format("  held-out loss {:.4f} ppl {:.2f}", rec.heldout_loss, std::exp(rec.heldout_loss));
+        line += fmt::format("  held-out loss {:.4f}", rec.heldout_loss);
+        if (spec.loss_is_nll) line += fmt::format(" ppl {:.2f}", std::exp(rec.heldout_loss));
       }
       if (spec.print) {
         std::printf("%s\n", line.c_str());

@@ -30,6 +30,7 @@ struct TrainSpec {
   // fp32 sums differ in order, and Adam's first steps (±lr wherever |g| >> eps) magnify that.
   bool float64_accumulation = false;
   bool print = true;  // progress lines (rank 0 of a data-parallel run)
+  bool loss_is_nll = true;  // the loss is a cross-entropy: progress lines show its perplexity too
 };
 
 // This rank's micro-batches of optimizer step `step` (0-based).
