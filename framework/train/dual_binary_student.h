@@ -39,7 +39,7 @@ class DualBinaryStudent {
   // lr_scale = the RMS of its linear's stage-1 weight (relative learning rates, as stage 1), no decay.
   std::vector<Parameter> parameters() const;
   // ids [batch, seq] -> logits [batch, seq, vocab] fp32, each linear's weight decoded from its planes
-  // and current α (differentiable in α; autograd keeps views of the planes, not float copies).
+  // and current α (differentiable in α; autograd keeps the boolean planes, not float copies).
   at::Tensor logits(const at::Tensor& ids) const;
 
   // The scales as a safetensors file (fp32), and back (every scale must be there, of its shape, finite).
