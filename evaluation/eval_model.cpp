@@ -30,7 +30,9 @@ EvalTarget resolve_distill_output(const std::string& path, const std::string& mo
   LOWBIT_CHECK(info.value("format", "") == "lowbit-distill" && info.value("version", 0) == 1, where,
                ": not a lowbit-distill v1 file (field 'format'/'version')");
   LOWBIT_CHECK(info.contains("base") && info["base"].is_string(), where, ": field 'base' must be a string");
-  EvalTarget t = resolve_eval_target(info["base"].get<std::string>(), model_override);
+  const std::string base = info["base"].get<std::string>();
+  LOWBIT_CHECK(!fs::exists(base) || !fs::equivalent(base, path), where, ": field 'base' names this directory itself");
+  EvalTarget t = resolve_eval_target(base, model_override);
   LOWBIT_CHECK(t.quantized && t.finetune.empty(), where, ": field 'base' is not a plain lowbit run directory");
   LOWBIT_CHECK(info.value("model_fingerprint", "") == t.model_fingerprint, where,
                ": field 'model_fingerprint' differs from the base model's (", t.model_fingerprint,

@@ -81,6 +81,8 @@ DistillResult distill(const DistillConfig& cfg, int64_t stop_after_steps) {
                  cfg.base, " is not a lowbit run directory (distillation trains a db-llm run's scales)");
     LOWBIT_CHECK(run.method == "db-llm", cfg.source, ": key 'base': ", cfg.base, " is a run of method '", run.method,
                  "'; distillation trains the dual-binary scales of a db-llm run");
+    LOWBIT_CHECK(!fs::exists(cfg.training.output_dir) || !fs::equivalent(cfg.training.output_dir, cfg.base), cfg.source,
+                 ": key 'output.dir' is the base run's directory; the trained scales go beside the run, not into it");
     base_model = resolve_eval_target(run.model_dir);
     model_config = LlamaConfig::from_file((fs::path(run.model_dir) / "config.json").string());
     const Tokenizer tok = Tokenizer::from_file((fs::path(run.model_dir) / "tokenizer.json").string());
@@ -94,6 +96,11 @@ DistillResult distill(const DistillConfig& cfg, int64_t stop_after_steps) {
   const ComputeDtypes dtypes = compute_dtypes(device, model_config, "model");
   LlamaWeights teacher;
   std::unique_ptr<DualBinaryStudent> student;
+  if (rank == 0) {
+    std::printf("distill: loading the teacher (%s, %s) and the student (run %s) on every rank ...\n",
+                run.model_dir.c_str(), float_dtype_name(dtypes.weights).c_str(), cfg.base.c_str());
+    std::fflush(stdout);
+  }
   collective_step(comm, [&] {
     teacher = load_eval_part(base_model, whole, device, dtypes.weights);
     student = std::make_unique<DualBinaryStudent>(DualBinaryStudent::of_run(run, teacher));

@@ -35,7 +35,7 @@ def call(args, expect_ok=True):
 def perplexity(target, name):
     out = os.path.join(work, f"results-{name}.json")
     call(["eval", target, "--tasks", "wikitext2", "--data", f"wikitext2={corpus}/test.txt", "--seq-len", "256",
-          "--out", out])
+          "--limit", "16", "--out", out])
     return json.load(open(out))["tasks"]["wikitext2"]["perplexity"]
 
 
@@ -43,8 +43,8 @@ outs = {}
 for loss in ("dad", "kl"):
     out = os.path.join(work, loss)
     call(["distill", os.path.join(root, "configs/distill/tiny-llama3-db-llm.yaml"), f"base={run_dir}", f"loss={loss}",
-          f"data.train={corpus}/train.txt", f"data.validation={corpus}/validation.txt", "training.steps=30",
-          "training.eval_every=30", "training.threads=1", f"output.dir={out}"])
+          f"data.train={corpus}/train.txt", f"data.validation={corpus}/validation.txt", "data.heldout_windows=4",
+          "training.steps=15", "training.eval_every=15", "training.threads=1", f"output.dir={out}"])
     info = json.load(open(os.path.join(out, "distill.json")))
     before, after = info["heldout"]["before"], info["heldout"]["after"]
     print(f"{loss}: held-out KL {before['kl']:.5f} -> {after['kl']:.5f}, "
