@@ -24,7 +24,10 @@
 #include "framework/model/llama_forward.h"
 #include "framework/model/llama_weights.h"
 #include "framework/train/causal_lm.h"
+#include "framework/train/distillation_loss.h"
+#include "framework/train/dual_binary_student.h"
 #include "framework/train/lora.h"
+#include "methods/common/dual_binary.h"
 #include "methods/common/gptq_solver.h"
 #include "methods/common/hessian.h"
 #include "framework/calibrate/layer_loop.h"
@@ -114,6 +117,43 @@ TEST(CudaLora, AdapterGradientsMatchCpu) {
   EXPECT_NEAR(losses[1], losses[0], 1e-5 * losses[0]);
   ASSERT_EQ(grads[0].size(), grads[1].size());
   for (std::size_t i = 0; i < grads[0].size(); ++i) EXPECT_LE(relative_error(grads[1][i], grads[0][i]), 1e-4) << i;
+}
+
+// DB-LLM stage 2 (lowbit distill): the student's logits and every α gradient of the DAD loss on the GPU
+// against the CPU, from the same FDB-initialized planes and scales of the small model.
+TEST(CudaDistill, StudentScaleGradientsMatchCpu) {
+  REQUIRE_GPU();
+  std::vector<at::Tensor> grads[2];
+  double losses[2] = {0, 0};
+  const LlamaWeights cpu_model = tiny(c10::kCPU, at::kFloat);
+  std::vector<QuantizedBlock> blocks;
+  for (const BlockWeights& b : cpu_model.blocks) {
+    QuantizedBlock q;
+    for (const BlockLinear& l : block_linears()) {
+      const at::Tensor alpha = fdb_initial_alpha(b.*l.weight, 128);
+      q.linears.emplace(l.module, dual_binary_linear(fdb_assign(b.*l.weight, alpha, 128), alpha, 128, l.module));
+    }
+    blocks.push_back(std::move(q));
+  }
+  const at::Tensor ids = random_ids(2, 64, cpu_model.config.vocab_size);
+  for (int side = 0; side < 2; ++side) {
+    const c10::Device device = side == 0 ? c10::Device(c10::kCPU) : kCuda;
+    const LlamaWeights teacher = tiny(device, at::kFloat);
+    const DualBinaryStudent student(teacher, [&](int64_t b) { return blocks[static_cast<std::size_t>(b)]; }, "test");
+    std::vector<Parameter> params = student.parameters();
+    for (Parameter& p : params) p.value.requires_grad_(true);
+    const at::Tensor t = forward(teacher, ids.to(device)), s = student.logits(ids.to(device));
+    const int64_t v = t.size(-1);
+    const at::Tensor loss = distillation_loss(t.reshape({-1, v}), s.reshape({-1, v}),
+                                              at::ones({ids.numel()}, at::TensorOptions(device).dtype(at::kBool)),
+                                              DistillationLoss::Dad);
+    loss.backward();
+    losses[side] = loss.item<double>();
+    for (const Parameter& p : params) grads[side].push_back(p.value.grad().cpu());
+  }
+  EXPECT_NEAR(losses[1], losses[0], 1e-4 * losses[0]);
+  ASSERT_EQ(grads[0].size(), grads[1].size());
+  for (std::size_t i = 0; i < grads[0].size(); ++i) EXPECT_LE(relative_error(grads[1][i], grads[0][i]), 1e-3) << i;
 }
 
 // Block 0's statistics from random tokens, on `device` (fp32 weights).
