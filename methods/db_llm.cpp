@@ -131,7 +131,7 @@ class DbLlm : public Method {
 void register_db_llm(MethodRegistry& r) {
   r.add({"db-llm",
          "dual binarization (FDB: two 0/1 planes with learnable scales per group), trained block by block against "
-         "the full-precision block (stage 1 of DB-LLM)",
+         "the full-precision block (stage 1 of DB-LLM; stage 2, the distillation of its scales: lowbit distill)",
          "bits (2), group_size (128), epochs (20), lr_alpha (5e-3), lr_weight (5e-3; 0 = weights frozen); learning "
          "rates relative to each linear's weight RMS",
          [](YamlSection& p) -> std::unique_ptr<Method> {
