@@ -16,6 +16,7 @@
 #include "methods/common/dual_binary.h"
 #include "methods/method.h"
 #include "tests/support/expect_error.h"
+#include "tests/support/small_llama_config.h"
 
 namespace lowbit {
 namespace {
@@ -23,17 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 constexpr int64_t kGroup = 16;
 
-LlamaConfig small_config() {
-  LlamaConfig c;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = 50;
-  return c;
-}
+LlamaConfig small_config() { return test::small_llama_config(); }
 
 // Random planes and FDB-initialized α for every linear of `w`.
 std::vector<QuantizedBlock> random_blocks(const LlamaWeights& w) {

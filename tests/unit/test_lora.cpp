@@ -17,25 +17,14 @@
 #include "framework/train/peft_adapter.h"
 #include "framework/train/token_windows.h"
 #include "tests/support/expect_error.h"
+#include "tests/support/small_llama_config.h"
 
 namespace lowbit {
 namespace {
 
 namespace fs = std::filesystem;
 
-LlamaConfig small_config() {
-  LlamaConfig c;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = 50;
-  c.bos_token_id = 0;
-  c.eos_token_id = 1;
-  return c;
-}
+LlamaConfig small_config() { return test::small_llama_config(); }
 
 std::string temp_dir(const std::string& name) {
   const fs::path d = fs::temp_directory_path() / ("lowbit-test-lora-" + name);
