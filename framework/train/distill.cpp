@@ -32,32 +32,23 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// KL and the student's perplexity over the held-out windows (every rank computes all of them).
+// KL and the student's perplexity over the held-out windows (every rank computes all of them), and
+// the teacher's perplexity from the same forward passes when `teacher_ppl` is given.
 HeldoutDistillation measure(const LlamaWeights& teacher, const DualBinaryStudent& student,
-                            const std::vector<TokenBatch>& heldout, c10::Device device) {
+                            const std::vector<TokenBatch>& heldout, c10::Device device, double* teacher_ppl = nullptr) {
   c10::NoGradGuard no_grad;
-  double kl = 0, nll = 0, tokens = 0;
+  double kl = 0, nll = 0, teacher_nll = 0, tokens = 0;
   for (const TokenBatch& b : heldout) {
     const at::Tensor ids = b.inputs.to(device), targets = b.targets.to(device).reshape({-1});
     const at::Tensor t = forward(teacher, ids), s = student.logits(ids);  // [n, L, vocab] fp32
     const at::Tensor ts = t.reshape({-1, t.size(-1)}), ss = s.reshape({-1, s.size(-1)});
     kl += distillation_terms(ts, ss, DistillationLoss::Kl).kl.sum().item<double>();
     nll += at::cross_entropy_loss(ss, targets, {}, at::Reduction::Sum).item<double>();
+    if (teacher_ppl) teacher_nll += at::cross_entropy_loss(ts, targets, {}, at::Reduction::Sum).item<double>();
     tokens += static_cast<double>(targets.numel());
   }
+  if (teacher_ppl) *teacher_ppl = std::exp(teacher_nll / tokens);
   return {kl / tokens, std::exp(nll / tokens)};
-}
-
-double teacher_perplexity(const LlamaWeights& teacher, const std::vector<TokenBatch>& heldout, c10::Device device) {
-  c10::NoGradGuard no_grad;
-  double nll = 0, tokens = 0;
-  for (const TokenBatch& b : heldout) {
-    const at::Tensor t = forward(teacher, b.inputs.to(device));
-    const at::Tensor targets = b.targets.to(device).reshape({-1});
-    nll += at::cross_entropy_loss(t.reshape({-1, t.size(-1)}), targets, {}, at::Reduction::Sum).item<double>();
-    tokens += static_cast<double>(targets.numel());
-  }
-  return std::exp(nll / tokens);
 }
 
 }  // namespace
@@ -116,8 +107,7 @@ DistillResult distill(const DistillConfig& cfg, int64_t stop_after_steps) {
   DistillResult result;
   // Before training: the stage-1 scales (measured again by a resumed run, before it loads its checkpoint).
   collective_step(comm, [&] {
-    result.teacher_perplexity = teacher_perplexity(teacher, heldout, device);
-    result.before = measure(teacher, *student, heldout, device);
+    result.before = measure(teacher, *student, heldout, device, &result.teacher_perplexity);
     if (!resume.empty()) {
       load_trainer_state(resume, fingerprint, progress);
       student->load_scales((fs::path(resume) / kDistillScalesFile).string());
