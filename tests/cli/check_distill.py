@@ -44,7 +44,7 @@ for loss in ("dad", "kl"):
     out = os.path.join(work, loss)
     call(["distill", os.path.join(root, "configs/distill/tiny-llama3-db-llm.yaml"), f"base={run_dir}", f"loss={loss}",
           f"data.train={corpus}/train.txt", f"data.validation={corpus}/validation.txt", "data.heldout_windows=4",
-          "training.steps=15", "training.eval_every=15", "training.threads=1", f"output.dir={out}"])
+          "training.steps=8", "training.batch_size=4", "training.eval_every=8", "training.threads=1", f"output.dir={out}"])
     info = json.load(open(os.path.join(out, "distill.json")))
     before, after = info["heldout"]["before"], info["heldout"]["after"]
     print(f"{loss}: held-out KL {before['kl']:.5f} -> {after['kl']:.5f}, "
