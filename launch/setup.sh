@@ -49,6 +49,11 @@ if ! "$oracles/bin/python" "$here/check_requirements.py" "$here/requirements-ora
 else
   echo "[setup] oracle packages: all present"
 fi
+if ! "$oracles/bin/python" "$here/check_requirements.py" "$here/requirements-oracles-nodeps.txt" 2>/dev/null; then
+  echo "[setup] installing launch/requirements-oracles-nodeps.txt into $oracles (without their dependencies)"
+  "$oracles/bin/python" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
+    -r "$here/requirements-oracles-nodeps.txt"
+fi
 
 end_rx=$(rx_bytes)
 echo "[setup] done in $(( $(date +%s) - start_s )) s, downloaded $(( (end_rx - start_rx) / 1048576 )) MiB"

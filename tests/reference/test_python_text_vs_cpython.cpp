@@ -1,8 +1,12 @@
 // evaluation/python_text and the HellaSwag preprocess against CPython's own str methods and
 // lm-eval's own preprocess function (make_text_cases.py): Latin, Greek, Cyrillic, special
 // whitespace, emoji, brackets. Python mappings that change the length (ß -> SS) are refused by
-// lowbit rather than approximated.
+// capitalize() rather than approximated. lower(), len(upper()), split() and float() (lmms-eval's
+// scorers) on every code point Python case-maps, every decimal digit and the final-sigma contexts.
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +35,34 @@ TEST(PythonTextVsCPython, EveryCaseMatches) {
       EXPECT_EQ(pytext::capitalize(s), c["capitalize"].get<std::string>()) << s;
     }
   }
+}
+
+TEST(PythonTextVsCPython, ScoringOperationsMatchOnEveryMappedCodePoint) {
+  const std::string path = test::reference_dir() + "/text/cases.json";
+  const nlohmann::json cases = parse_json_object(read_file(path), path).at("scoring");
+  ASSERT_GE(cases.size(), 500u);
+  int floats = 0;
+  for (const auto& c : cases) {
+    const std::string s = c["text"].get<std::string>();
+    EXPECT_EQ(pytext::lower(s), c["lower"].get<std::string>()) << s;
+    EXPECT_EQ(pytext::upper_length(s), c["upper_len"].get<int64_t>()) << s;
+    EXPECT_EQ(pytext::split(s), c["split"].get<std::vector<std::string>>()) << s;
+    const std::optional<double> f = pytext::to_float(s);
+    if (c["float"].is_null()) {
+      EXPECT_FALSE(f.has_value()) << "float(\"" << s << "\") raises ValueError in Python, lowbit read " << *f;
+    } else {
+      ++floats;
+      const double expected = std::strtod(c["float"].get<std::string>().c_str(), nullptr);
+      ASSERT_TRUE(f.has_value()) << s;
+      if (std::isnan(expected)) {
+        EXPECT_TRUE(std::isnan(*f)) << s;
+      } else {
+        EXPECT_EQ(*f, expected) << s;
+        EXPECT_EQ(std::signbit(*f), std::signbit(expected)) << s;
+      }
+    }
+  }
+  EXPECT_GE(floats, 30);
 }
 
 }  // namespace
