@@ -110,6 +110,8 @@ void write_hf_export(const EvalTarget& t, const ExportOptions& o, const std::str
   const fs::path base(t.model_dir), out(dir);
   const std::string config_path = (base / "config.json").string();
   const LlamaConfig c = LlamaConfig::from_file(config_path);
+  LOWBIT_CHECK(!c.multimodal(), config_path, ": a ", c.model_type,
+               " checkpoint: lowbit exports LlamaForCausalLM models only (the vision tower would be left out)");
   const std::string dtype_name = o.dtype.empty() ? c.torch_dtype : o.dtype;
   const c10::ScalarType dtype = float_dtype(dtype_name, o.dtype.empty() ? config_path + ": dtype" : "--dtype");
   const DType stored = stored_dtype(dtype);

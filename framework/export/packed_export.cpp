@@ -191,6 +191,8 @@ void write_packed_export(const EvalTarget& t, const ExportOptions& o, const std:
   LOWBIT_CHECK(o.gptq_format.empty() || f->name == "gptq", "--gptq-format applies to --format gptq only");
   const std::string config_path = (fs::path(t.model_dir) / "config.json").string();
   const LlamaConfig c = LlamaConfig::from_file(config_path);
+  LOWBIT_CHECK(!c.multimodal(), config_path, ": a ", c.model_type,
+               " checkpoint: lowbit exports LlamaForCausalLM models only (the vision tower would be left out)");
   BlockPacker packer(t, *f, c, o);
   const c10::ScalarType dtype = packer.scheme().scale_dtype;
   if (f->name == "gptq" && o.gptq_format.empty() && packer.scheme().gptq_v2)

@@ -53,7 +53,7 @@ std::string shape_to_string(const std::vector<int64_t>& s) {
 
 TensorSpec block_tensor(const LlamaConfig& c, int64_t layer, BlockTensor t) {
   const BlockRow& row = kBlockRows[static_cast<int>(t)];
-  return {"model.layers." + std::to_string(layer) + "." + row.suffix, block_shape(c, t)};
+  return {c.weights_prefix + "layers." + std::to_string(layer) + "." + row.suffix, block_shape(c, t)};
 }
 
 std::array<TensorSpec, kBlockTensorCount> block_tensors(const LlamaConfig& c, int64_t layer) {
@@ -62,10 +62,12 @@ std::array<TensorSpec, kBlockTensorCount> block_tensors(const LlamaConfig& c, in
   return out;
 }
 
-TensorSpec embedding_tensor(const LlamaConfig& c) { return {"model.embed_tokens.weight", {c.vocab_size, c.hidden_size}}; }
-TensorSpec final_norm_tensor(const LlamaConfig& c) { return {"model.norm.weight", {c.hidden_size}}; }
+TensorSpec embedding_tensor(const LlamaConfig& c) {
+  return {c.weights_prefix + "embed_tokens.weight", {c.vocab_size, c.hidden_size}};
+}
+TensorSpec final_norm_tensor(const LlamaConfig& c) { return {c.weights_prefix + "norm.weight", {c.hidden_size}}; }
 TensorSpec lm_head_tensor(const LlamaConfig& c) {
-  return c.tie_word_embeddings ? embedding_tensor(c) : TensorSpec{"lm_head.weight", {c.vocab_size, c.hidden_size}};
+  return c.tie_word_embeddings ? embedding_tensor(c) : TensorSpec{c.lm_head_name, {c.vocab_size, c.hidden_size}};
 }
 
 std::vector<TensorSpec> all_tensors(const LlamaConfig& c) {
@@ -94,9 +96,11 @@ void check_no_unknown_tensors(const SafetensorsModel& model, const LlamaConfig& 
                               const std::set<std::string>& also_known) {
   std::set<std::string> known = also_known;
   for (const TensorSpec& s : all_tensors(c)) known.insert(s.name);
-  if (c.tie_word_embeddings) known.insert("lm_head.weight");
+  if (c.tie_word_embeddings) known.insert(c.lm_head_name);
   std::vector<std::string> unknown;
   for (const std::string& name : model.names()) {
+    // A multimodal checkpoint's other parts (vision tower, projector) are framework/model/llava_next's.
+    if (c.multimodal() && name.rfind("language_model.", 0) != 0) continue;
     const std::string buffer = ".rotary_emb.inv_freq";
     const bool is_buffer = name.size() >= buffer.size() && name.compare(name.size() - buffer.size(), buffer.size(), buffer) == 0;
     if (!known.count(name) && !is_buffer) unknown.push_back(name);

@@ -106,8 +106,26 @@ LlamaConfig LlamaConfig::from_json_text(const std::string& text, const std::stri
   Fields f(j, origin);
 
   const std::string model_type = f.string_or("model_type", "");
+  if (model_type == "llava_next") {
+    // The language model of LLaVA-NeXT: its text_config, under the names transformers saves the
+    // wrapper with (and the Hub's llava-hf checkpoints carry).
+    LOWBIT_CHECK(f.has("text_config") && j["text_config"].is_object(), origin,
+                 ": field 'text_config' (the language model of a llava_next checkpoint) is missing or not an object");
+    json text = j["text_config"];
+    if (!text.contains("model_type")) text["model_type"] = "llama";
+    LlamaConfig c = from_json_text(text.dump(), origin + ": field 'text_config'");
+    if (f.has("architectures")) {
+      const json& a = j["architectures"];
+      LOWBIT_CHECK(a == json::array({"LlavaNextForConditionalGeneration"}), origin, ": field 'architectures' is ",
+                   a.dump(), "; a llava_next checkpoint is LlavaNextForConditionalGeneration");
+    }
+    c.model_type = "llava_next";
+    c.weights_prefix = "language_model.model.";
+    c.lm_head_name = "language_model.lm_head.weight";
+    return c;
+  }
   LOWBIT_CHECK(model_type == "llama", origin, ": field 'model_type' is '", model_type,
-               "', expected 'llama' (LlamaForCausalLM)");
+               "', expected 'llama' (LlamaForCausalLM) or 'llava_next' (LlavaNextForConditionalGeneration)");
 
   LlamaConfig c;
   c.hidden_size = f.positive_int("hidden_size");

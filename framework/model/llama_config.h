@@ -34,6 +34,14 @@ struct LlamaConfig {
   std::string hidden_act = "silu";
   int64_t bos_token_id = -1;  // -1 when absent
   int64_t eos_token_id = -1;
+  // "llama" (LlamaForCausalLM), or "llava_next": the language model of a
+  // LlavaNextForConditionalGeneration checkpoint, read from its text_config; its tensors carry the
+  // wrapper's names (framework/model/llava_next.h reads the rest of the checkpoint).
+  std::string model_type = "llama";
+  std::string weights_prefix = "model.";       // "model.layers.0...", "model.embed_tokens.weight"
+  std::string lm_head_name = "lm_head.weight";
+
+  bool multimodal() const { return model_type != "llama"; }
 
   // Reads and validates config.json; errors name the file and the field.
   static LlamaConfig from_file(const std::string& path);

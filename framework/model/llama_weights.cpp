@@ -53,10 +53,7 @@ const at::Tensor& block_field(const BlockWeights& b, BlockTensor t) {
   return block_field(const_cast<BlockWeights&>(b), t);
 }
 
-namespace {
-
-// Copies one validated tensor out of its mapping into an owned tensor of `dtype` on `device`.
-at::Tensor read(SafetensorsModel& model, const TensorSpec& spec, c10::ScalarType dtype, c10::Device device) {
+at::Tensor read_tensor(SafetensorsModel& model, const TensorSpec& spec, c10::ScalarType dtype, c10::Device device) {
   const TensorView v = model.view(spec.name);
   // from_blob does not own the mapping; the copy below does (and tolerates unaligned data).
   at::Tensor mapped = at::from_blob(const_cast<std::byte*>(v.data), v.info->shape,
@@ -70,6 +67,8 @@ at::Tensor read(SafetensorsModel& model, const TensorSpec& spec, c10::ScalarType
                 mapped.isfinite().all().item<bool>() ? " (they are finite in the file: it overflows this dtype)" : "");
   return owned;
 }
+
+namespace {
 
 const char* config_dtype(c10::ScalarType t) {
   return t == at::kBFloat16 ? "bfloat16" : t == at::kHalf ? "float16" : "float32";
@@ -173,21 +172,21 @@ LlamaWeights load_llama(const std::string& model_dir, const LoadOptions& opt) {
   check_no_unknown_tensors(model, c, config_path, packed_names);
 
   w.first_block = opt.first_block;
-  if (opt.embedding) w.embedding = read(model, embedding_tensor(c), opt.dtype, opt.device);
+  if (opt.embedding) w.embedding = read_tensor(model, embedding_tensor(c), opt.dtype, opt.device);
   for (int64_t l = opt.first_block; l < end; ++l) {
     const auto specs = block_tensors(c, l);
     BlockWeights b;
     for (int t = 0; t < kBlockTensorCount; ++t) {
       const auto bt = static_cast<BlockTensor>(t);
       block_field(b, bt) = is_packed(specs[t], bt) ? packed->read(model, specs[t]).weight.to(opt.device, opt.dtype)
-                                                   : read(model, specs[t], opt.dtype, opt.device);
+                                                   : read_tensor(model, specs[t], opt.dtype, opt.device);
     }
     w.blocks.push_back(std::move(b));
   }
   if (opt.head) {
-    w.final_norm = read(model, final_norm_tensor(c), opt.dtype, opt.device);
+    w.final_norm = read_tensor(model, final_norm_tensor(c), opt.dtype, opt.device);
     w.lm_head = (c.tie_word_embeddings && w.embedding.defined()) ? w.embedding
-                                                                 : read(model, lm_head_tensor(c), opt.dtype, opt.device);
+                                                                 : read_tensor(model, lm_head_tensor(c), opt.dtype, opt.device);
   }
   return w;
 }

@@ -65,6 +65,10 @@ c10::ScalarType scalar_type(DType t);
 // The inverse, for writing weights: refuses anything but float32, float16, bfloat16.
 DType stored_dtype(c10::ScalarType t);
 
+// Copies one tensor (checked beforehand with check_tensors) out of its mapping into an owned tensor
+// of `dtype` on `device`; refuses non-finite values, naming the file and tensor.
+at::Tensor read_tensor(SafetensorsModel& model, const TensorSpec& spec, c10::ScalarType dtype, c10::Device device);
+
 // Reads MODEL_DIR/config.json and the safetensors weights it needs; validates names, shapes, dtypes.
 LlamaWeights load_llama(const std::string& model_dir, const LoadOptions& options = {});
 

@@ -1,0 +1,78 @@
+// LLaVA-NeXT against transformers (make_llava_next_cases.py): a small random
+// LlavaNextForConditionalGeneration, sharded; the image processor's pixels for a wide, a tall and a
+// square image. The packed image features (CLIP penultimate layer -> projector -> anyres unpad +
+// newline) and their count, then the logits of a two-image prompt through lowbit's LLaMA with the
+// features merged, against transformers' on the same pixels and ids.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <cstdio>
+
+#include "framework/core/error.h"
+#include "framework/model/llama_forward.h"
+#include "framework/model/llama_weights.h"
+#include "framework/model/llava_next.h"
+#include "framework/model/safetensors.h"
+#include "tests/support/case_tensors.h"
+#include "tests/support/test_paths.h"
+
+namespace lowbit {
+namespace {
+
+std::string cases_dir() { return test::reference_dir() + "/llava-next"; }
+
+at::Tensor load(const SafetensorsFile& cases, const std::string& name) { return test::case_tensor(cases, name); }
+
+double relative_difference(const at::Tensor& a, const at::Tensor& b) {
+  return (a - b).abs().max().item<double>() / b.abs().max().item<double>();
+}
+
+TEST(LlavaNextVsTransformers, ImageFeaturesOfEveryShape) {
+  const LlavaNextVision vision = load_llava_next_vision(cases_dir() + "/model");
+  const SafetensorsFile cases(cases_dir() + "/cases.safetensors");
+  for (int i = 0; i < 3; ++i) {
+    const std::string p = "image" + std::to_string(i) + ".";
+    const at::Tensor size = load(cases, p + "size"), expected = load(cases, p + "features");
+    const int64_t h = size[0].item<int64_t>(), w = size[1].item<int64_t>();
+    EXPECT_EQ(image_token_count(vision.config, h, w), expected.size(0)) << h << "x" << w;
+    const at::Tensor got = image_features(vision, load(cases, p + "pixel_values"), h, w);
+    ASSERT_EQ(got.sizes(), expected.sizes()) << h << "x" << w;
+    const double diff = relative_difference(got, expected);
+    std::printf("image %lldx%lld: %lld features, largest difference %.2e of the largest value\n",
+                static_cast<long long>(h), static_cast<long long>(w), static_cast<long long>(got.size(0)), diff);
+    EXPECT_LT(diff, 1e-5) << h << "x" << w;
+  }
+}
+
+TEST(LlavaNextVsTransformers, PromptLogitsWithTwoImages) {
+  const std::string model_dir = cases_dir() + "/model";
+  const LlavaNextVision vision = load_llava_next_vision(model_dir);
+  const LlamaWeights lm = load_llama(model_dir);
+  EXPECT_EQ(lm.config.model_type, "llava_next");
+  const SafetensorsFile cases(cases_dir() + "/cases.safetensors");
+  std::vector<at::Tensor> features;
+  for (int i = 0; i < 2; ++i) {
+    const std::string p = "image" + std::to_string(i) + ".";
+    const at::Tensor size = load(cases, p + "size");
+    features.push_back(image_features(vision, load(cases, p + "pixel_values"), size[0].item<int64_t>(),
+                                      size[1].item<int64_t>()));
+  }
+  const at::Tensor ids = load(cases, "prompt.input_ids");
+  const at::Tensor embeds = merge_image_features(embed(lm, ids.unsqueeze(0))[0], ids, at::cat(features, 0),
+                                                 vision.config.image_token_id);
+  const at::Tensor logits = head(lm, blocks_forward(lm, embeds.unsqueeze(0)))[0];
+  const at::Tensor expected = load(cases, "prompt.logits");
+  ASSERT_EQ(logits.sizes(), expected.sizes());
+  std::printf("logits of %lld tokens: largest difference %.2e of the largest value\n",
+              static_cast<long long>(ids.size(0)), relative_difference(logits, expected));
+  EXPECT_LT(relative_difference(logits, expected), 1e-4);
+  // The images matter: without them (image-token embeddings left as they are) the logits differ.
+  const at::Tensor plain = head(lm, blocks_forward(lm, embed(lm, ids.unsqueeze(0))))[0];
+  EXPECT_GT(relative_difference(plain, expected), 1e-2);
+  EXPECT_THROW(merge_image_features(embed(lm, ids.unsqueeze(0))[0], ids, features[0], vision.config.image_token_id),
+               Error);
+}
+
+}  // namespace
+}  // namespace lowbit
