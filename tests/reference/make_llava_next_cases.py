@@ -3,7 +3,7 @@
 transformers computes with it: the image processor's pixels for generated images of three shapes
 (wide, tall, square: the square one ties the two grid points), the packed image features of each
 (vision tower -> penultimate layer -> projector -> anyres unpad + image_newline), the logits of a
-prompt holding two images, and greedy generation of 32 tokens.
+prompt holding two images, and greedy generation of 32 tokens from it (16 from two text-only prompts).
 Usage: make_llava_next_cases.py OUT_DIR     (OUT_DIR/model/ and OUT_DIR/cases.safetensors)
 """
 import os
@@ -74,6 +74,12 @@ def main():
         generated = model.generate(input_ids=input_ids, pixel_values=pixel_values, image_sizes=image_sizes,
                                    max_new_tokens=32, do_sample=False)[0, len(ids):]
         assert generated.numel() == 32
+        # Text-only prompts of other lengths (batched with the image prompt, they are left-padded).
+        for k, length in enumerate((7, 40)):
+            text_ids = torch.randint(3, IMAGE_TOKEN, (1, length), generator=torch.Generator().manual_seed(k))
+            tensors[f"text{k}.input_ids"] = text_ids[0].to(torch.int64)
+            tensors[f"text{k}.generated"] = model.generate(input_ids=text_ids, max_new_tokens=16,
+                                                           do_sample=False)[0, length:].to(torch.int64).contiguous()
     tensors["prompt.input_ids"] = input_ids[0].to(torch.int64)
     tensors["prompt.logits"] = logits.contiguous()
     tensors["prompt.generated"] = generated.to(torch.int64).contiguous()

@@ -7,9 +7,12 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstdio>
 
+#include "evaluation/generation.h"
 #include "framework/core/error.h"
+#include "framework/dist/communicator.h"
 #include "framework/model/llama_forward.h"
 #include "framework/model/llama_weights.h"
 #include "framework/model/llava_next.h"
@@ -72,6 +75,57 @@ TEST(LlavaNextVsTransformers, PromptLogitsWithTwoImages) {
   EXPECT_GT(relative_difference(plain, expected), 1e-2);
   EXPECT_THROW(merge_image_features(embed(lm, ids.unsqueeze(0))[0], ids, features[0], vision.config.image_token_id),
                Error);
+}
+
+std::vector<int32_t> ids_of(const at::Tensor& t) {
+  std::vector<int32_t> out;
+  for (int64_t i = 0; i < t.size(0); ++i) out.push_back(static_cast<int32_t>(t[i].item<int64_t>()));
+  return out;
+}
+
+TEST(LlavaNextVsTransformers, GreedyGenerationEqualsGenerateAloneAndBatched) {
+  const std::string model_dir = cases_dir() + "/model";
+  const LlavaNextVision vision = load_llava_next_vision(model_dir);
+  const LlamaWeights lm = load_llama(model_dir);
+  const SafetensorsFile cases(cases_dir() + "/cases.safetensors");
+  std::vector<at::Tensor> features;
+  for (int i = 0; i < 2; ++i) {
+    const std::string p = "image" + std::to_string(i) + ".";
+    const at::Tensor size = load(cases, p + "size");
+    features.push_back(image_features(vision, load(cases, p + "pixel_values"), size[0].item<int64_t>(),
+                                      size[1].item<int64_t>()));
+  }
+  const at::Tensor ids = load(cases, "prompt.input_ids");
+  GenerationRequest image_prompt{ids_of(ids), {}, 32};
+  image_prompt.embeds = merge_image_features(embed(lm, ids.unsqueeze(0))[0], ids, at::cat(features, 0),
+                                             vision.config.image_token_id);
+  const std::vector<int32_t> expected = ids_of(load(cases, "prompt.generated"));
+  GenerationOptions options;
+  options.batch = 1;
+  EXPECT_EQ(generate_greedy(lm, single_rank(), {image_prompt}, options)[0], expected);
+  // In one batch with two shorter text prompts (left-padded by 93 and 60 positions): every row as
+  // transformers generates it alone.
+  std::vector<GenerationRequest> requests{{ids_of(load(cases, "text0.input_ids")), {}, 16}, image_prompt,
+                                          {ids_of(load(cases, "text1.input_ids")), {}, 16}};
+  options.batch = 3;
+  const std::vector<std::vector<int32_t>> got = generate_greedy(lm, single_rank(), requests, options);
+  EXPECT_EQ(got[0], ids_of(load(cases, "text0.generated")));
+  EXPECT_EQ(got[1], expected);
+  EXPECT_EQ(got[2], ids_of(load(cases, "text1.generated")));
+  // A stop id ends a row without being returned; the budget ends it too.
+  std::size_t first_new = 1;  // the first token that did not occur before it
+  while (first_new < expected.size() &&
+         std::find(expected.begin(), expected.begin() + static_cast<std::ptrdiff_t>(first_new), expected[first_new]) !=
+             expected.begin() + static_cast<std::ptrdiff_t>(first_new))
+    ++first_new;
+  ASSERT_LT(first_new, expected.size());
+  options.stop_ids = {expected[first_new]};
+  const auto stopped = generate_greedy(lm, single_rank(), {image_prompt}, options)[0];
+  EXPECT_EQ(stopped, std::vector<int32_t>(expected.begin(), expected.begin() + static_cast<std::ptrdiff_t>(first_new)));
+  options.stop_ids = {};
+  image_prompt.max_new_tokens = 3;
+  EXPECT_EQ(generate_greedy(lm, single_rank(), {image_prompt}, options)[0],
+            std::vector<int32_t>(expected.begin(), expected.begin() + 3));
 }
 
 }  // namespace
