@@ -9,7 +9,10 @@ percentages, zero targets, NaN, Unicode digits; ANLS around its 0.5 threshold wi
 and case/whitespace/ß; MME's y/n, "none", "not sure" and incomplete pairs; MMBench circular variants
 readable by each rule, unreadable ones (the random letter lmms-eval draws when its GPT judge cannot
 be reached: the judge call is replaced by its failure answer, so nothing waits on the network).
-Usage (the oracle venv): .venv-oracles/bin/python make_mm_scoring_cases.py OUT.json
+Also each task's prompt (its doc_to_text with the default kwargs) on synthetic documents, and the
+llava_llama_3 conversation and its token ids: the Llama 3 Instruct chat template applied by
+transformers to the real Llama 3 tokenizer, then LLaVA-NeXT's tokenizer_image_token transcribed.
+Usage (the oracle venv): .venv-oracles/bin/python make_mm_scoring_cases.py OUT.json LLAMA3_TOKENIZER_DIR
 """
 import json
 import os
@@ -27,6 +30,7 @@ chartqa = require("lmms_eval.tasks.chartqa.utils")
 mme = require("lmms_eval.tasks.mme.utils")
 mmbench = require("lmms_eval.tasks.mmbench.en_utils")
 
+transformers = require("transformers")
 rng = random.Random(20)
 
 
@@ -167,10 +171,66 @@ def mmbench_cases():
             "categories": {k: v for k, v in category.items()}}
 
 
+def prompt_cases():
+    import yaml  # noqa: F401  (lmms-eval's task modules read their YAML with it)
+    docvqa_utils = require("lmms_eval.tasks.docvqa.utils")
+    kw = {"pre_prompt": "", "post_prompt": "\nAnswer with the option's letter from the given choices directly.",
+          "prompt_format": "mcq"}
+    out = []
+    for q, opts in [("Which part absorbs water?", ["root", "leaf", "stem", "flower"]), ("Name it", ["a", "b"]),
+                    (" spaced question ", ["x\ny", "ünï"])]:
+        doc = {"question": q, "options": opts}
+        out.append({"task": "ai2d", "doc": doc, "prompt": ai2d.ai2d_doc_to_text(doc, kw)})
+    for q in ["What is the value of 2019?", "How many bars are there? "]:
+        doc = {"question": q}
+        out.append({"task": "chartqa", "doc": doc, "prompt": chartqa.chartqa_doc_to_text(
+            doc, {"pre_prompt": "", "post_prompt": "\nAnswer the question with a single word."})})
+        out.append({"task": "docvqa", "doc": doc, "prompt": docvqa_utils.docvqa_doc_to_text(
+            doc, {"pre_prompt": "", "post_prompt": "\nAnswer the question using a single word or phrase."})})
+    for q in ["Is there a dog in the image? Please answer yes or no.", "  Is this red? Please answer yes or no.  ",
+              "Is the answer 5?"]:
+        doc = {"question": q}
+        out.append({"task": "mme", "doc": doc, "prompt": mme.mme_doc_to_text(
+            doc, {"pre_prompt": "", "post_prompt": "\nAnswer the question using a single word or phrase."})})
+    base = {"category": "c", "L2-category": "l", "index": 3, "source": "s", "split": "dev", "answer": "A"}
+    for hint, opts in [(None, {"A": "cat", "B": "dog", "C": None, "D": None}),
+                       ("The picture shows a farm.", {"A": "cow", "B": "nan", "C": "pig", "D": "hen"}),
+                       ("nan", {"A": "1", "B": "2", "C": "3", "D": "", "E": "5"})]:
+        doc = dict(base, question="What animal is this?", hint=hint, **opts)
+        out.append({"task": "mmbench_en", "doc": doc, "prompt": mmbench.mmbench_doc_to_text(
+            doc, {"pre_prompt": "", "post_prompt": "\nAnswer with the option's letter from the given choices directly."})})
+    return out
+
+
+def conversation_cases(tokenizer_dir):
+    """llava_llama_3 in lmms-eval's llava model: the system prompt and "<image>\n" + the question through
+    the tokenizer's chat template, then tokenizer_image_token (LLaVA-NeXT's llava/mm_utils.py)."""
+    tok = transformers.AutoTokenizer.from_pretrained(tokenizer_dir)
+    system = ("You are a helpful language and vision assistant. You are able to understand the visual content that "
+              "the user provides, and assist the user with a variety of tasks using natural language.")
+    out = []
+    for question in ["What is shown?\nAnswer the question using a single word or phrase.", "  Two\n\nlines  "]:
+        text = tok.apply_chat_template([{"role": "system", "content": system},
+                                        {"role": "user", "content": "<image>\n" + question}],
+                                       tokenize=False, add_generation_prompt=True)
+        chunks = [tok(chunk).input_ids for chunk in text.split("<image>")]
+        ids, offset = [], 0
+        if chunks and chunks[0] and chunks[0][0] == tok.bos_token_id:
+            offset, ids = 1, [chunks[0][0]]
+        image = 128256
+        for k, chunk in enumerate(chunks):
+            if k:
+                ids.extend([image] * 7)  # the placeholder, expanded to an image of 7 embeddings
+            ids.extend(chunk[offset:])
+        out.append({"prompt": question, "conversation": text, "ids": ids, "image_token": image, "image_tokens": 7})
+    return out
+
+
 def main():
     docvqa, docvqa_mean, docvqa_any_mean = docvqa_cases()
     out = {"ai2d": ai2d_cases(), "chartqa": chartqa_cases(), "docvqa": docvqa, "docvqa_mean": docvqa_mean,
-           "docvqa_any_reference_mean": docvqa_any_mean, "mme": mme_cases(), "mmbench": mmbench_cases()}
+           "docvqa_any_reference_mean": docvqa_any_mean, "mme": mme_cases(), "mmbench": mmbench_cases(),
+           "prompts": prompt_cases(), "conversations": conversation_cases(sys.argv[2])}
     os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
     json.dump(out, open(sys.argv[1], "w", encoding="utf-8"), ensure_ascii=False, indent=1)
     print(f"lmms-eval scoring cases: ai2d {len(out['ai2d'])}, chartqa {len(out['chartqa'])}, docvqa {len(docvqa)}, "

@@ -1,10 +1,15 @@
 // evaluation/multimodal_scoring against lmms-eval 0.7.3's own scoring functions on the same
 // synthetic responses (make_mm_scoring_cases.py): every decision and every aggregate identical.
+// evaluation/visual_tasks' prompts against lmms-eval's doc_to_text functions, and the llava_llama_3
+// conversation and its ids against transformers' chat template with LLaVA-NeXT's
+// tokenizer_image_token transcribed, on the real Llama 3 tokenizer.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "evaluation/multimodal_scoring.h"
+#include "evaluation/visual_tasks.h"
+#include "framework/model/tokenizer.h"
 #include "framework/core/error.h"
 #include "framework/core/files.h"
 #include "tests/support/test_paths.h"
@@ -104,6 +109,26 @@ TEST(MultimodalScoringVsLmmsEval, MmbenchInferenceAndCircularEvaluation) {
   EXPECT_EQ(s.judged_randomly, c.at("judged_randomly").get<int64_t>());
   ASSERT_EQ(s.categories.size(), c.at("categories").size());
   for (const auto& [name, rate] : s.categories) EXPECT_EQ(rate, c.at("categories").at(name).get<double>()) << name;
+}
+
+TEST(MultimodalScoringVsLmmsEval, TaskPromptsAreLmmsEvalsDocToText) {
+  const nlohmann::json c = cases().at("prompts");
+  ASSERT_GE(c.size(), 10u);
+  for (const auto& x : c)
+    EXPECT_EQ(visual_prompt(x["task"].get<std::string>(), x["doc"]), x["prompt"].get<std::string>())
+        << x["task"].get<std::string>() << ": " << x["doc"].dump();
+}
+
+TEST(MultimodalScoringVsLmmsEval, ConversationAndIdsAreLlavaLlama3s) {
+  const Tokenizer tok = Tokenizer::from_file(LOWBIT_TEST_LLAMA3_TOKENIZER);
+  const nlohmann::json c = cases().at("conversations");
+  ASSERT_GE(c.size(), 2u);
+  for (const auto& x : c) {
+    const std::string conversation = llava_llama3_conversation(x["prompt"].get<std::string>());
+    EXPECT_EQ(conversation, x["conversation"].get<std::string>());
+    EXPECT_EQ(llava_prompt_ids(tok, conversation, 128000, x["image_token"].get<int32_t>(), x["image_tokens"].get<int64_t>()),
+              x["ids"].get<std::vector<int32_t>>());
+  }
 }
 
 }  // namespace
