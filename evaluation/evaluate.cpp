@@ -17,6 +17,8 @@
 #include "evaluation/perplexity.h"
 #include "evaluation/pipeline_scorer.h"
 #include "evaluation/python_text.h"
+#include "evaluation/visual_eval.h"
+#include "evaluation/visual_tasks.h"
 #include "framework/core/error.h"
 #include "framework/core/files.h"
 #include "framework/data/calibration.h"
@@ -27,6 +29,7 @@
 #include "framework/core/device.h"
 #include "framework/model/fingerprint.h"
 #include "framework/model/llama_config.h"
+#include "framework/model/llava_next.h"
 #include "framework/model/tokenizer.h"
 
 namespace lowbit {
@@ -121,6 +124,9 @@ class Evaluator {
     for (const std::string& t : s_.tasks) {
       LOWBIT_CHECK(is_known(t), "--tasks: unknown task '", t, "' (known: ", known_list(), ")");
       LOWBIT_CHECK(seen.insert(t).second, "--tasks names '", t, "' twice");
+      LOWBIT_CHECK(!find_visual_task(t) || config_.multimodal(), "--tasks: ", t, " is a visual benchmark; ",
+                   target_.model_dir, " is a text-only model (", config_.model_type,
+                   "); it needs a LLaVA-NeXT checkpoint (docs/multimodal.md)");
     }
     for (const auto& [t, file] : s_.data_files)
       LOWBIT_CHECK(seen.count(t), "--data ", t, "=", file, ": '", t, "' is not among --tasks (",
@@ -149,6 +155,9 @@ class Evaluator {
       }
       dtypes_ = compute_dtypes(devices_.device, config_, "model");
       w_ = load_eval_part(target_, plan_.ranks[comm_.rank()], devices_.device, dtypes_.weights);
+      // The vision tower and projector stay in full precision on rank 0, beside the embedding.
+      const bool visual = std::any_of(s_.tasks.begin(), s_.tasks.end(), [](const std::string& t) { return find_visual_task(t); });
+      if (root && visual) vision_ = std::make_unique<LlavaNextVision>(load_llava_next_vision(target_.model_dir, dtypes_.weights, devices_.device));
     });
     if (root) {
       std::printf("%sdtypes: weights %s, activations %s\n", devices_.banner().c_str(), float_dtype_name(dtypes_.weights).c_str(),
@@ -179,6 +188,8 @@ class Evaluator {
         r = perplexity_task(*find_perplexity_task(t));
       } else if (t == "mmlu") {
         r = mmlu_task();
+      } else if (const VisualTask* v = find_visual_task(t)) {
+        r = visual_task(*v);
       } else {
         r = multiple_choice_task(*find_multiple_choice_task(t));
       }
@@ -210,6 +221,12 @@ class Evaluator {
   static std::string headline(const std::string& task, const json& r) {
     if (r.contains("perplexity")) return fmt::format("perplexity {:.4f} over {} windows", r["perplexity"].get<double>(), r["windows"].get<int64_t>());
     if (task == "mmlu") return fmt::format("acc {:.4f} over {} questions", r["acc"].get<double>(), r["questions"].get<int64_t>());
+    if (find_visual_task(task)) {
+      std::string s;
+      for (const char* k : {"exact_match", "relaxed_overall", "anls", "gpt_eval_score", "mme_perception_score", "mme_cognition_score"})
+        if (r.contains(k)) s += fmt::format("{}{} {:.4f}", s.empty() ? "" : "  ", k, r[k].get<double>());
+      return s + fmt::format(" over {} questions", r["docs"].get<int64_t>());
+    }
     std::string s = fmt::format("acc {:.4f}", r["acc"].get<double>());
     if (r.contains("acc_norm")) s += fmt::format("  acc_norm {:.4f}", r["acc_norm"].get<double>());
     return s + fmt::format(" over {} documents", r["docs"].get<int64_t>());
@@ -310,6 +327,19 @@ class Evaluator {
     return r;
   }
 
+  json visual_task(const VisualTask& task) {
+    VisualEvalInputs in;
+    collective_step(comm_, [&] {
+      if (comm_.rank() != 0) return;
+      in.tokenizer = tok_.get();
+      in.vision = vision_.get();
+      in.questions = read_visual_questions(eval_data_file(s_, task.name), s_.limit);
+      in.stop_ids = generation_stop_ids(target_.model_dir, config_.eos_token_id);
+      in.bos_token_id = static_cast<int32_t>(config_.bos_token_id);
+    });
+    return run_visual_task(task, w_, comm_, in, s_.micro_batch, s_.log_samples);
+  }
+
   json mmlu_task() {
     std::vector<const MmluQuestion*> asked;
     std::vector<MmluQuestion> test, dev;
@@ -376,6 +406,7 @@ class Evaluator {
   PartitionPlan plan_;
   LlamaWeights w_;
   std::unique_ptr<Tokenizer> tok_;
+  std::unique_ptr<LlavaNextVision> vision_;  // rank 0, for the visual tasks
 };
 
 std::string known_list() {
@@ -388,7 +419,8 @@ std::string known_list() {
 
 const std::vector<std::string>& known_eval_tasks() {
   static const std::vector<std::string> k = {"wikitext2", "c4",        "ptb",        "piqa", "arc_easy",
-                                             "arc_challenge", "hellaswag", "winogrande", "mmlu"};
+                                             "arc_challenge", "hellaswag", "winogrande", "mmlu",
+                                             "ai2d", "chartqa", "docvqa", "mmbench_en", "mme"};
   return k;
 }
 
@@ -397,6 +429,7 @@ std::string eval_data_file(const EvalSettings& s, const std::string& task) {
   if (const PerplexityTask* p = find_perplexity_task(task)) return (fs::path(s.data_dir) / p->file).string();
   if (const McTask* m = find_multiple_choice_task(task)) return (fs::path(s.data_dir) / m->data_file).string();
   if (task == "mmlu") return (fs::path(s.data_dir) / "mmlu/test.jsonl").string();
+  if (find_visual_task(task)) return (fs::path(s.data_dir) / task / "questions.jsonl").string();
   LOWBIT_FAIL("unknown task '", task, "'");
 }
 

@@ -1,7 +1,9 @@
 // `lowbit eval`: the study's evaluation (METHODS.md §3) of a model or a quantized run, over the
 // pipeline: perplexity (wikitext2, ptb, c4), zero-shot multiple choice (piqa, arc_easy,
 // arc_challenge, hellaswag, winogrande) and 5-shot MMLU. Data is read from local files in the
-// Hugging Face schemas (docs/evaluation.md); launch/prepare_data.py exports them.
+// Hugging Face schemas (docs/evaluation.md); launch/prepare_data.py exports them. On a LLaVA-NeXT
+// model also the visual benchmarks (ai2d, chartqa, docvqa, mmbench_en, mme) by greedy generation
+// (docs/multimodal.md; launch/prepare_multimodal.py prepares their questions and pixels).
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -31,6 +33,7 @@ struct EvalSettings {
   std::string device = "auto";     // auto | cpu | cuda (docs/devices.md)
   std::string backend = "auto";    // auto | mpi | nccl: how hidden states travel between ranks
   bool share_contexts = true;      // a multiple-choice question's context runs once (pipeline_scorer)
+  bool log_samples = false;        // visual tasks: keep every response in the results
 };
 
 // Every task name lowbit knows, in the paper's column order.

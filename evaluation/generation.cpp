@@ -137,8 +137,11 @@ std::vector<std::vector<int32_t>> generate_greedy(const LlamaWeights& w, Communi
     at::Tensor x = at::zeros({B, s.padded, w.config.hidden_size}, w.embedding.options());
     for (int64_t i = 0; i < B; ++i) {
       const GenerationRequest& r = requests[rows[i]];
-      const at::Tensor e = r.embeds.defined() ? r.embeds.to(x.device(), x.scalar_type())
-                                              : embed(w, at::tensor(std::vector<int64_t>(r.ids.begin(), r.ids.end()), at::kLong).unsqueeze(0))[0];
+      at::Tensor own = options.prompt_embeds ? options.prompt_embeds(rows[i]) : r.embeds;
+      LOWBIT_CHECK(!own.defined() || own.size(0) == s.lengths[i], "generation: request ", rows[i], "'s embeddings cover ",
+                   own.defined() ? own.size(0) : 0, " positions, its prompt ", s.lengths[i]);
+      const at::Tensor e = own.defined() ? own.to(x.device(), x.scalar_type())
+                                         : embed(w, at::tensor(std::vector<int64_t>(r.ids.begin(), r.ids.end()), at::kLong).unsqueeze(0))[0];
       x[i].slice(0, s.padded - s.lengths[i]).copy_(e);
     }
     std::vector<bool> done(rows.size(), false);

@@ -32,6 +32,10 @@ struct GenerationRequest {
 struct GenerationOptions {
   int64_t batch = 8;               // prompts per batch
   std::vector<int32_t> stop_ids;   // a row ends after generating one of these (not returned)
+  // Rank 0, optional: makes a request's input embeddings when its batch starts (instead of
+  // GenerationRequest::embeds, so only one batch's embeddings exist at a time); an undefined tensor
+  // means the token embeddings.
+  std::function<at::Tensor(std::size_t request)> prompt_embeds;
   // Called on rank 0 after each batch with (requests done, total).
   std::function<void(int64_t, int64_t)> progress;
 };

@@ -1,4 +1,5 @@
 #include "evaluation/results_file.h"
+#include "evaluation/visual_tasks.h"
 
 #include <filesystem>
 
@@ -22,6 +23,8 @@ json key_settings(const std::string& task, const json& s) {
   } else if (task == "mmlu") {
     k["mmlu_shots"] = s.at("mmlu_shots");
     k["mmlu_max_tokens"] = s.at("mmlu_max_tokens");
+  } else if (find_visual_task(task)) {
+    // greedy generation: the prompts and budgets are the task's own
   } else {
     k["tokenization"] = s.at("tokenization");
   }

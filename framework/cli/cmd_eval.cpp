@@ -27,14 +27,16 @@ void add_eval(CLI::App& app) {
     EvalSettings s;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("eval", "Evaluate a model or a quantized run: perplexity, zero-shot tasks, MMLU");
+  auto* cmd = app.add_subcommand(
+      "eval", "Evaluate a model or a quantized run: perplexity, zero-shot tasks, MMLU; visual benchmarks on LLaVA-NeXT");
   cmd->add_option("TARGET", a->target,
                   "A lowbit run directory (manifest.json), a lowbit finetune output (finetune.json: its base with "
                   "the adapters merged) or a Hugging Face model directory (plain, or a GPTQ / AWQ / compressed-tensors "
                   "checkpoint, dequantized on load)")
       ->required();
   cmd->add_option("--tasks", a->tasks,
-                  "Comma-separated: wikitext2, c4, ptb, piqa, arc_easy, arc_challenge, hellaswag, winogrande, mmlu")
+                  "Comma-separated: wikitext2, c4, ptb, piqa, arc_easy, arc_challenge, hellaswag, winogrande, mmlu; "
+                  "on a LLaVA-NeXT model also ai2d, chartqa, docvqa, mmbench_en, mme (docs/multimodal.md)")
       ->capture_default_str();
   cmd->add_option("--data-dir", a->s.data_dir, "Directory with the data sets in lowbit's layout (docs/evaluation.md)")
       ->capture_default_str();
@@ -44,11 +46,13 @@ void add_eval(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--c4-windows", a->s.c4_windows, "C4 perplexity: random windows drawn (seed 0)")->capture_default_str();
   cmd->add_option("--micro-batch", a->s.micro_batch,
-                  "Sequences per forward (multiple choice with shared contexts: questions per forward)")
+                  "Sequences per forward (multiple choice with shared contexts: questions per forward; visual "
+                  "tasks: questions generated together)")
       ->capture_default_str();
   cmd->add_flag("!--no-shared-contexts", a->s.share_contexts,
                 "Run every multiple-choice request whole instead of each question's context once (slower; the "
                 "same log-likelihoods to rounding)");
+  cmd->add_flag("--log-samples", a->s.log_samples, "Visual tasks: keep every response in the results document");
   cmd->add_option("--tokenization", a->s.tokenization,
                   "Multiple-choice requests: 'separate' (context and continuation tokenized apart, the study's "
                   "harness) or 'joint' (lm-eval 0.4)")
