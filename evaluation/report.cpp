@@ -109,6 +109,18 @@ std::optional<double> metric(const json& r, const std::string& column) {
     }
     return sum / 5;
   }
+  // The visual benchmarks (LLaVA-NeXT), as the paper prints them: percentages, MME as its score sums.
+  static const std::map<std::string, std::pair<std::string, std::string>> visual = {
+      {"ai2d", {"ai2d", "exact_match"}},           {"chartqa", {"chartqa", "relaxed_overall"}},
+      {"docvqa", {"docvqa", "anls"}},              {"mmbench", {"mmbench_en", "gpt_eval_score"}},
+      {"mme_cognition", {"mme", "mme_cognition_score"}}, {"mme_perception", {"mme", "mme_perception_score"}}};
+  if (auto it = visual.find(column); it != visual.end()) {
+    const auto& [task, key] = it->second;
+    if (!t.contains(task) || !t[task].contains(key)) return std::nullopt;
+    const double v = t[task][key].get<double>();
+    const bool fraction = key == "exact_match" || key == "relaxed_overall" || key == "anls";
+    return fraction ? 100 * v : v;
+  }
   if (column.rfind("mmlu_", 0) == 0) {
     if (!t.contains("mmlu")) return std::nullopt;
     const json& m = t["mmlu"];
@@ -140,7 +152,9 @@ const char* title(const std::string& column) {
       {"wikitext2", "WikiText2"}, {"c4", "C4"}, {"ptb", "PTB"}, {"piqa", "PIQA"}, {"arc_e", "ARC-e"},
       {"arc_c", "ARC-c"}, {"hellaswag", "HellaSwag"}, {"winogrande", "Wino"}, {"avg", "Avg"},
       {"mmlu_hums", "MMLU Hums"}, {"mmlu_stem", "MMLU STEM"}, {"mmlu_social", "MMLU Social"},
-      {"mmlu_other", "MMLU Other"}, {"mmlu_avg", "MMLU Avg"}, {"csqa_avg", "CSQA Avg"}};
+      {"mmlu_other", "MMLU Other"}, {"mmlu_avg", "MMLU Avg"}, {"csqa_avg", "CSQA Avg"}, {"ai2d", "AI2D"},
+      {"chartqa", "ChartQA"}, {"docvqa", "DocVQA"}, {"mmbench", "MMBench"}, {"mme_cognition", "MME Cog"},
+      {"mme_perception", "MME Per"}};
   auto it = t.find(column);
   return it == t.end() ? column.c_str() : it->second;
 }
@@ -181,7 +195,8 @@ PaperTable load_paper_table(const std::string& which, const std::string& paper_d
   if (which == "llama3-8b") file = "llama3_8b_ptq_v3.csv";
   else if (which == "llama3-70b") file = "llama3_70b_ptq_v3.csv";
   else if (which == "lora-ft") file = "lora_ft_v3.csv";
-  else LOWBIT_FAIL("--paper must be llama3-8b, llama3-70b or lora-ft, got '", which, "'");
+  else if (which == "llava-next-8b") file = "llava_next_8b_v3.csv";
+  else LOWBIT_FAIL("--paper must be llama3-8b, llama3-70b, lora-ft or llava-next-8b, got '", which, "'");
   p.file = (fs::path(paper_dir) / file).string();
   const std::string text = read_file(p.file);
   std::stringstream ss(text);
@@ -204,7 +219,9 @@ PaperTable load_paper_table(const std::string& which, const std::string& paper_d
   const std::vector<std::string> ptq = {"wikitext2", "c4", "ptb", "piqa", "arc_e", "arc_c", "hellaswag", "winogrande", "avg"};
   const std::vector<std::string> lora = {"mmlu_hums", "mmlu_stem", "mmlu_social", "mmlu_other", "mmlu_avg",
                                          "piqa", "arc_e", "arc_c", "hellaswag", "winogrande", "csqa_avg"};
-  for (const std::string& c : which == "lora-ft" ? lora : ptq)
+  const std::vector<std::string> llava = {"wikitext2", "c4", "ptb", "ai2d", "chartqa", "docvqa", "mmbench",
+                                          "mme_cognition", "mme_perception"};
+  for (const std::string& c : which == "lora-ft" ? lora : which == "llava-next-8b" ? llava : ptq)
     if (column_of(p, c) >= 0) p.metrics.push_back(c);
   return p;
 }

@@ -17,7 +17,7 @@ struct PaperTable {
   std::vector<std::string> metrics;            // the metric columns shown in the report, in order
 };
 
-// `which`: llama3-8b, llama3-70b or lora-ft (configs/paper/*_v3.csv under `paper_dir`).
+// `which`: llama3-8b, llama3-70b, lora-ft or llava-next-8b (configs/paper/*_v3.csv under `paper_dir`).
 PaperTable load_paper_table(const std::string& which, const std::string& paper_dir);
 
 // The table; `paper` may be null (lowbit's numbers only). `format`: md, csv or tex.

@@ -1,4 +1,4 @@
-// `lowbit report RUN_DIR... [--paper llama3-8b|llama3-70b|lora-ft] [--format md|csv|tex] [--plot F.svg]`:
+// `lowbit report RUN_DIR... [--paper llama3-8b|llama3-70b|lora-ft|llava-next-8b] [--format md|csv|tex] [--plot F.svg]`:
 // lowbit's results beside the paper's table, and a perplexity-vs-bits plot.
 #include <CLI/CLI.hpp>
 
@@ -25,7 +25,7 @@ void add_report(CLI::App& app) {
   cmd->add_option("RUN_DIR", a->dirs,
                   "Run directories with results.json, or directories holding them (a sweep's runs_dir)")
       ->required();
-  cmd->add_option("--paper", a->paper, "The paper table to compare with: llama3-8b, llama3-70b or lora-ft");
+  cmd->add_option("--paper", a->paper, "The paper table to compare with: llama3-8b, llama3-70b, lora-ft or llava-next-8b");
   cmd->add_option("--format", a->format, "md, csv or tex")->capture_default_str();
   cmd->add_option("--plot", a->plot, "Also write WikiText2 perplexity vs weight bits to this SVG file");
   cmd->add_option("--out", a->out, "Write the table to this file instead of stdout");

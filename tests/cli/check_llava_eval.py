@@ -8,8 +8,9 @@
 - every response equals transformers' `generate` on the same pixels and the prompt as lmms-eval's
   llava model builds it (the Llama 3 chat template, LLaVA-NeXT's tokenizer_image_token transcribed);
 - each task's scores equal lmms-eval's own scoring of those responses (the oracle venv);
-- the LLaVA model's language model quantized (`lowbit quantize`, GPTQ W4 g32) evaluates the same
-  way, with other responses.
+- a sweep (the unquantized model and GPTQ W4 g128 of its language model) quantizes and evaluates, and
+  `lowbit report --paper llava-next-8b` puts both beside the paper's rows; the quantized model's
+  responses differ from the unquantized one's.
 Usage: check_llava_eval.py LOWBIT LLAMA3_TOKENIZER_DIR ORACLE_PYTHON WORK_DIR [MPIRUN ARGS...]
 (MPIRUN ARGS: the launcher and its options; "-np N" and the command are appended.)"""
 import json
@@ -45,7 +46,7 @@ torch.manual_seed(0)
 model_dir = os.path.join(work, "model")
 vision = transformers.CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
                                        image_size=28, patch_size=7, projection_dim=32)
-text = transformers.LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+text = transformers.LlamaConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
                                 num_key_value_heads=2, vocab_size=128320, max_position_embeddings=2048,
                                 bos_token_id=128000, eos_token_id=128009)
 config = transformers.LlavaNextConfig(vision_config=vision, text_config=text, image_token_index=IMAGE_TOKEN,
@@ -186,17 +187,17 @@ for task, expected in scored.items():
             sys.exit(f"FAIL: {task} {key}: lowbit {one[task][key]}, lmms-eval {value}")
 print("scores equal lmms-eval's: " + ", ".join(f"{t} {json.dumps(v)}" for t, v in scored.items()))
 
-# ---- the language model quantized --------------------------------------------------------------
+# ---- the language model quantized, through a sweep and the report --------------------------------
 corpus = os.path.join(work, "corpus.txt")
 with open(corpus, "w") as fh:
     fh.write(" ".join(f"word{i % 97} and more text {i}" for i in range(3000)))
-exp = os.path.join(work, "gptq.yaml")
+exp, sweep, runs = (os.path.join(work, f) for f in ("gptq.yaml", "sweep.yaml", "runs"))
 with open(exp, "w") as fh:
     fh.write(f"""model: {model_dir}
 method:
   name: gptq
   bits: 4
-  group_size: 32
+  group_size: 128
 calibration:
   source: {corpus}
   style: stream
@@ -207,11 +208,32 @@ distributed:
   micro_batch: 4
   threads: 1
 output:
-  run_dir: {os.path.join(work, "run")}
+  run_dir: {os.path.join(work, "unused")}
 """)
-run([lowbit, "quantize", exp], cwd=work)
 short = [t for t in TASKS if t != "mmbench_en"]  # its 1024-token budget: the other four suffice here
-quantized = evaluate(os.path.join(work, "run"), os.path.join(work, "run", "results.json"), 1, short)
+with open(sweep, "w") as fh:
+    fh.write(f"""name: tiny-llava
+base: {exp}
+runs_dir: {runs}
+fp: true
+eval:
+  tasks: [{", ".join(short)}]
+  data_dir: {os.path.join(work, "data")}
+rows:
+  - {{name: gptq-w4-g128, method.name: gptq, method.bits: 4, method.group_size: 128}}
+""")
+run([lowbit, "sweep", sweep], cwd=work)
+report = run([lowbit, "report", os.path.join(runs, "fp"), os.path.join(runs, "gptq-w4-g128"), "--paper", "llava-next-8b",
+              "--paper-dir", os.path.join(root, "configs/paper"), "--format", "csv"], cwd=work).stdout
+lines = {line.split(",")[0] + "," + line.split(",")[1]: line.split(",") for line in report.splitlines()[1:]}
+head = report.splitlines()[0].split(",")
+fp_row = next(v for k, v in lines.items() if k.startswith("LLaVA-Next"))
+gptq_row = lines.get("GPTQ,4")
+if gptq_row is None or fp_row[head.index("AI2D lowbit")] in ("", "—") or gptq_row[head.index("MME Per lowbit")] in ("", "—"):
+    sys.exit(f"FAIL: the report does not hold the sweep's FP and GPTQ W4 g128 numbers:\n{report}")
+if fp_row[head.index("AI2D paper")] != "71.7" or gptq_row[head.index("MME Per paper")] != "1563.4":
+    sys.exit(f"FAIL: the report's paper cells are not the paper's:\n{report}")
+quantized = evaluate(os.path.join(runs, "gptq-w4-g128"), os.path.join(work, "q.json"), 1, short)
 if all(quantized[t]["samples"] == one[t]["samples"] for t in short):
     sys.exit("FAIL: the quantized language model answered exactly as the full-precision one")
 print("ok")
