@@ -24,12 +24,15 @@ import torch
 import transformers
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _llava_setup import IMAGE_TOKEN, make_llava, prompt_ids  # noqa: E402
+
 lowbit, tokenizer_dir, oracle_python, work = sys.argv[1:5]
 mpirun = sys.argv[5:]
 root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 shutil.rmtree(work, ignore_errors=True)
 os.makedirs(work)
-IMAGE_TOKEN, TASKS = 128256, ["ai2d", "chartqa", "docvqa", "mmbench_en", "mme"]
+TASKS = ["ai2d", "chartqa", "docvqa", "mmbench_en", "mme"]
 BUDGET = {"ai2d": 16, "chartqa": 16, "docvqa": 32, "mmbench_en": 1024, "mme": 16}
 
 
@@ -42,28 +45,8 @@ def run(cmd, **kw):
 
 
 # ---- the model --------------------------------------------------------------------------------
-torch.manual_seed(0)
 model_dir = os.path.join(work, "model")
-vision = transformers.CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
-                                       image_size=28, patch_size=7, projection_dim=32)
-text = transformers.LlamaConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-                                num_key_value_heads=2, vocab_size=128320, max_position_embeddings=2048,
-                                bos_token_id=128000, eos_token_id=128009)
-config = transformers.LlavaNextConfig(vision_config=vision, text_config=text, image_token_index=IMAGE_TOKEN,
-                                      image_grid_pinpoints=[[28, 56], [56, 28]], vision_feature_layer=-2,
-                                      vision_feature_select_strategy="default")
-model = transformers.LlavaNextForConditionalGeneration(config).eval()
-with torch.no_grad():
-    model.model.image_newline.normal_(0, 1)
-    for p in model.model.multi_modal_projector.parameters():
-        p.normal_(0, 0.2)
-model.generation_config.eos_token_id = [128001, 128009]
-model.save_pretrained(model_dir, max_shard_size="20MB")
-processor = transformers.LlavaNextImageProcessorPil(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28},
-                                                    image_grid_pinpoints=[[28, 56], [56, 28]])
-processor.save_pretrained(model_dir)
-for f in ("tokenizer.json", "tokenizer_config.json"):
-    shutil.copy(os.path.join(tokenizer_dir, f), model_dir)
+model = make_llava(model_dir, tokenizer_dir)
 
 # ---- questions --------------------------------------------------------------------------------
 rng = np.random.default_rng(1)
@@ -128,9 +111,6 @@ if mpirun:
 
 # ---- the responses against transformers' generate ---------------------------------------------
 tok = transformers.AutoTokenizer.from_pretrained(model_dir)
-SYSTEM = ("You are a helpful language and vision assistant. You are able to understand the visual content that the "
-          "user provides, and assist the user with a variety of tasks using natural language.")
-sys.path.insert(0, os.path.join(root, "tests/reference"))
 prompt_of = json.loads(subprocess.run(
     [oracle_python, "-c", """
 import json, sys
@@ -156,17 +136,7 @@ for task in TASKS:
         size = pix["image_size"][None]
         with torch.no_grad():
             n = model.model.get_image_features(pix["pixel_values"][None], size, return_dict=True).pooler_output[0].shape[0]
-        text = tok.apply_chat_template([{"role": "system", "content": SYSTEM},
-                                        {"role": "user", "content": "<image>\n" + prompt_of[task][i]}],
-                                       tokenize=False, add_generation_prompt=True)
-        chunks = [tok(c).input_ids for c in text.split("<image>")]
-        ids, offset = [], 0
-        if chunks[0] and chunks[0][0] == tok.bos_token_id:
-            offset, ids = 1, [chunks[0][0]]
-        for k, c in enumerate(chunks):
-            if k:
-                ids += [IMAGE_TOKEN] * n
-            ids += c[offset:]
+        ids = prompt_ids(tok, prompt_of[task][i], n)
         with torch.no_grad():
             out = model.generate(input_ids=torch.tensor([ids]), pixel_values=pix["pixel_values"][None],
                                  image_sizes=size, max_new_tokens=BUDGET[task], do_sample=False)[0, len(ids):]
