@@ -48,12 +48,8 @@ TEST(LlavaNextVsTransformers, ImageFeaturesOfEveryShape) {
   }
 }
 
-TEST(LlavaNextVsTransformers, PromptLogitsWithTwoImages) {
-  const std::string model_dir = cases_dir() + "/model";
-  const LlavaNextVision vision = load_llava_next_vision(model_dir);
-  const LlamaWeights lm = load_llama(model_dir);
-  EXPECT_EQ(lm.config.model_type, "llava_next");
-  const SafetensorsFile cases(cases_dir() + "/cases.safetensors");
+// The features of the prompt's two images (0 and 1), computed by lowbit.
+std::vector<at::Tensor> prompt_image_features(const LlavaNextVision& vision, const SafetensorsFile& cases) {
   std::vector<at::Tensor> features;
   for (int i = 0; i < 2; ++i) {
     const std::string p = "image" + std::to_string(i) + ".";
@@ -61,6 +57,16 @@ TEST(LlavaNextVsTransformers, PromptLogitsWithTwoImages) {
     features.push_back(image_features(vision, load(cases, p + "pixel_values"), size[0].item<int64_t>(),
                                       size[1].item<int64_t>()));
   }
+  return features;
+}
+
+TEST(LlavaNextVsTransformers, PromptLogitsWithTwoImages) {
+  const std::string model_dir = cases_dir() + "/model";
+  const LlavaNextVision vision = load_llava_next_vision(model_dir);
+  const LlamaWeights lm = load_llama(model_dir);
+  EXPECT_EQ(lm.config.model_type, "llava_next");
+  const SafetensorsFile cases(cases_dir() + "/cases.safetensors");
+  const std::vector<at::Tensor> features = prompt_image_features(vision, cases);
   const at::Tensor ids = load(cases, "prompt.input_ids");
   const at::Tensor embeds = merge_image_features(embed(lm, ids.unsqueeze(0))[0], ids, at::cat(features, 0),
                                                  vision.config.image_token_id);
@@ -88,13 +94,7 @@ TEST(LlavaNextVsTransformers, GreedyGenerationEqualsGenerateAloneAndBatched) {
   const LlavaNextVision vision = load_llava_next_vision(model_dir);
   const LlamaWeights lm = load_llama(model_dir);
   const SafetensorsFile cases(cases_dir() + "/cases.safetensors");
-  std::vector<at::Tensor> features;
-  for (int i = 0; i < 2; ++i) {
-    const std::string p = "image" + std::to_string(i) + ".";
-    const at::Tensor size = load(cases, p + "size");
-    features.push_back(image_features(vision, load(cases, p + "pixel_values"), size[0].item<int64_t>(),
-                                      size[1].item<int64_t>()));
-  }
+  const std::vector<at::Tensor> features = prompt_image_features(vision, cases);
   const at::Tensor ids = load(cases, "prompt.input_ids");
   GenerationRequest image_prompt{ids_of(ids), {}, 32};
   image_prompt.embeds = merge_image_features(embed(lm, ids.unsqueeze(0))[0], ids, at::cat(features, 0),
