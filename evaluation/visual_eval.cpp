@@ -93,6 +93,9 @@ json run_visual_task(const VisualTask& task, const LlamaWeights& w, Communicator
   collective_step(comm, [&] {
     if (!root) return;
     const LlavaNextConfig& c = in.vision->config;
+    std::vector<json> docs;
+    for (const VisualQuestion& q : in.questions) docs.push_back(q.doc);
+    check_visual_documents(task.name, docs, task.name);
     for (const VisualQuestion& q : in.questions) {
       // The image's size decides its token count; the pixels themselves are read per batch.
       const SafetensorsFile f(q.pixels_file);

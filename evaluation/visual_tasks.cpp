@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <optional>
 
 #include "evaluation/multimodal_scoring.h"
@@ -139,6 +140,15 @@ std::vector<int32_t> llava_prompt_ids(const Tokenizer& tok, const std::string& c
   return ids;
 }
 
+void check_visual_documents(const std::string& task, const std::vector<json>& docs, const std::string& where) {
+  if (task != "mme") return;
+  std::map<std::string, int> questions;
+  for (const json& d : docs) ++questions[text_field(d, "question_id", task)];
+  for (const auto& [id, n] : questions)
+    LOWBIT_CHECK(n == 2, where, ": MME image ", id, " has ", n, " question(s) here; MME scores both questions of each "
+                 "image (with --limit, give an even number that keeps the pairs whole)");
+}
+
 json score_visual_task(const std::string& task, const std::vector<json>& docs, const std::vector<std::string>& responses) {
   LOWBIT_ASSERT(docs.size() == responses.size(), "one response per document");
   LOWBIT_CHECK(!docs.empty(), "task ", task, ": no documents to score");
@@ -182,8 +192,13 @@ json score_visual_task(const std::string& task, const std::vector<json>& docs, c
     const mm::MmeScores s = mm::mme_scores(answers);
     json categories = json::object();
     for (const auto& [c, v] : s.categories) categories[c] = v;
-    return {{"mme_perception_score", s.perception}, {"mme_cognition_score", s.cognition}, {"categories", categories},
-            {"docs", n}};
+    // As lmms-eval: a score for each half that has questions (a --limit may leave one out).
+    json r = {{"categories", categories}, {"docs", n}};
+    bool perception = false, cognition = false;
+    for (const mm::MmeAnswer& a : answers) (mm::mme_is_perception(a.category) ? perception : cognition) = true;
+    if (perception) r["mme_perception_score"] = s.perception;
+    if (cognition) r["mme_cognition_score"] = s.cognition;
+    return r;
   }
   if (task == "mmbench_en") {
     std::vector<mm::MmbenchAnswer> answers;

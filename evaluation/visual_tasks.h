@@ -41,6 +41,10 @@ std::string llava_llama3_conversation(const std::string& prompt);
 std::vector<int32_t> llava_prompt_ids(const Tokenizer& tok, const std::string& conversation, int32_t bos_token_id,
                                       int32_t image_token_id, int64_t image_tokens);
 
+// Refuses, before any generation, documents the task cannot score: MME needs both questions of
+// every image (a --limit that cuts a pair says so).
+void check_visual_documents(const std::string& task, const std::vector<nlohmann::json>& docs, const std::string& where);
+
 // The task's scores from its documents and the decoded responses, in document order.
 nlohmann::json score_visual_task(const std::string& task, const std::vector<nlohmann::json>& docs,
                                  const std::vector<std::string>& responses);
