@@ -113,6 +113,8 @@ LlamaConfig LlamaConfig::from_json_text(const std::string& text, const std::stri
                  ": field 'text_config' (the language model of a llava_next checkpoint) is missing or not an object");
     json text = j["text_config"];
     if (!text.contains("model_type")) text["model_type"] = "llama";
+    LOWBIT_CHECK(text["model_type"] == "llama", origin, ": field 'text_config': model_type ", text["model_type"].dump(),
+                 "; LLaVA-NeXT's language model must be a llama");
     LlamaConfig c = from_json_text(text.dump(), origin + ": field 'text_config'");
     if (f.has("architectures")) {
       const json& a = j["architectures"];
