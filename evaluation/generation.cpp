@@ -29,14 +29,20 @@ struct BatchState {
   int64_t padded = 0;  // the longest prompt; row i's prompt sits at [padded - lengths[i], padded)
   int64_t cached = 0;  // positions in the caches: the prompt, then one per step
   std::vector<KeysValues> cache;  // per block: [B, kv_heads, cached, head_dim]
+  RopeTables rope;                // positions 0..rope.cos.size(0)-1, grown (doubling) as decoding goes on
 };
 
-// RoPE tables for per-row positions [B, T] (int64, host): cos/sin [B, 1, T, head_dim].
-RopeTables rope_at(const LlamaConfig& c, const at::Tensor& positions, const at::Tensor& like) {
+// RoPE tables for per-row positions [B, T] (int64, host): cos/sin [B, 1, T, head_dim]. The batch's
+// table is made once and only regrown when a position passes its end (each entry is a function of its
+// position alone, so a longer table holds the same values).
+RopeTables rope_at(const LlamaConfig& c, BatchState& s, const at::Tensor& positions, const at::Tensor& like) {
   const int64_t longest = positions.max().item<int64_t>() + 1;
-  const RopeTables full = rope_tables(c, longest, like.scalar_type(), like.device());
+  if (!s.rope.cos.defined() || s.rope.cos.size(0) < longest) {
+    const int64_t have = s.rope.cos.defined() ? s.rope.cos.size(0) : 0;
+    s.rope = rope_tables(c, std::max(longest, 2 * have), like.scalar_type(), like.device());
+  }
   const at::Tensor index = positions.to(like.device());
-  return {full.cos.index({index}).unsqueeze(1), full.sin.index({index}).unsqueeze(1)};
+  return {s.rope.cos.index({index}).unsqueeze(1), s.rope.sin.index({index}).unsqueeze(1)};
 }
 
 // Runs this rank's blocks over x [B, T, hidden] (the prefill when the cache is empty, else one step).
@@ -51,7 +57,7 @@ at::Tensor run_blocks(const LlamaWeights& w, BatchState& s, const at::Tensor& x)
   const at::Tensor positions = (query - pad).clamp_min(0).view({B, T});
   // Mask [B, 1, T, P + T]: real keys, causally; a padding query sees itself only (never all -inf).
   at::Tensor mask = (key <= query).logical_and(key.ge(pad).logical_or(key.eq(query))).unsqueeze(1);
-  const RopeTables rope = rope_at(w.config, positions, x);
+  const RopeTables rope = rope_at(w.config, s, positions, x);
   mask = mask.to(x.device());
   const bool prefill = P == 0;
   if (prefill) s.cache.assign(w.blocks.size(), KeysValues{});
