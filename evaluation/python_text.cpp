@@ -38,7 +38,7 @@ std::string encode(const std::vector<uint32_t>& cps, std::size_t from = 0, std::
 
 struct CaseMapping {
   uint32_t cp;
-  int32_t lower_delta, upper_delta;
+  int32_t lower_delta, upper_delta, title_delta;
 };
 struct CodePointCount {
   uint32_t cp;
@@ -76,6 +76,9 @@ int digit_value(uint32_t c) {
   return c - zero < 10 ? static_cast<int>(c - zero) : -1;
 }
 
+// lower() of cps[i] in its string's context (CPython's lower_ucs4), appended to `out`.
+void append_lower(std::string& out, const std::vector<uint32_t>& cps, std::size_t i);
+
 // CPython's handle_capital_sigma(): Σ is final when, skipping case-ignorable characters, a cased
 // one precedes it and none follows.
 bool is_final_sigma(const std::vector<uint32_t>& cps, std::size_t i) {
@@ -93,54 +96,17 @@ bool is_final_sigma(const std::vector<uint32_t>& cps, std::size_t i) {
   return true;
 }
 
-// Simple case mappings of the scripts task data uses; `known` is false for a letter of another script.
-uint32_t to_lower(uint32_t c, bool& known) {
-  known = true;
-  if (c < 0x80) return (c >= 'A' && c <= 'Z') ? c + 32 : c;
-  if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 32;
-  if (c >= 0xDF && c <= 0xFF) return c;
-  if (c >= 0x100 && c <= 0x17F) {
-    if (c == 0x130) { known = false; return c; }  // İ -> i̇ in Python: two code points
-    if (c == 0x131 || c == 0x138 || c == 0x149 || c == 0x17F) return c;
-    const bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
-    if (odd_upper) return (c % 2 == 1) ? c + 1 : c;
-    if (c == 0x178) return 0xFF;
-    return (c % 2 == 0) ? c + 1 : c;
+void append_lower(std::string& out, const std::vector<uint32_t>& cps, std::size_t i) {
+  const uint32_t c = cps[i];
+  if (c == 0x130) {  // İ -> i + combining dot above (SpecialCasing.txt)
+    utf8::append(out, 'i');
+    utf8::append(out, 0x307);
+  } else if (c == 0x3A3) {
+    utf8::append(out, is_final_sigma(cps, i) ? 0x3C2 : 0x3C3);
+  } else {
+    const CaseMapping* m = case_mapping(c);
+    utf8::append(out, m ? static_cast<uint32_t>(static_cast<int64_t>(c) + m->lower_delta) : c);
   }
-  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 32;
-  if (c >= 0x3AC && c <= 0x3CE) return c;
-  if (c >= 0x410 && c <= 0x42F) return c + 32;
-  if (c >= 0x400 && c <= 0x40F) return c + 80;
-  if (c >= 0x430 && c <= 0x45F) return c;
-  if (c >= 0x80 && c < 0x100) return c;  // Latin-1 symbols
-  // Outside the covered scripts: uncased symbols and punctuation are fine as they are.
-  known = !(c >= 0x180 && c <= 0x24F) && !(c >= 0x1E00 && c <= 0x1FFF) && !(c >= 0x370 && c <= 0x52F);
-  return c;
-}
-
-uint32_t to_upper(uint32_t c, bool& known) {
-  known = true;
-  if (c < 0x80) return (c >= 'a' && c <= 'z') ? c - 32 : c;
-  if (c >= 0xE0 && c <= 0xFE && c != 0xF7) return c - 32;
-  if (c == 0xFF) return 0x178;
-  if (c == 0xB5) return 0x39C;
-  if (c == 0xDF) { known = false; return c; }  // ß -> SS in Python: two characters
-  if (c >= 0x100 && c <= 0x17F) {
-    if (c == 0x131) return 'I';
-    if (c == 0x130 || c == 0x138 || c == 0x149 || c == 0x178) return c;
-    if (c == 0x17F) return 'S';
-    const bool odd_upper = (c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E);
-    if (odd_upper) return (c % 2 == 0) ? c - 1 : c;
-    return (c % 2 == 1) ? c - 1 : c;
-  }
-  if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) return c - 32;
-  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c;  // already upper case
-  if (c >= 0x400 && c <= 0x42F) return c;
-  if (c >= 0x430 && c <= 0x44F) return c - 32;
-  if (c >= 0x450 && c <= 0x45F) return c - 80;
-  if (c >= 0x80 && c < 0x100) return c;
-  known = !(c >= 0x180 && c <= 0x24F) && !(c >= 0x1E00 && c <= 0x1FFF) && !(c >= 0x370 && c <= 0x52F);
-  return c;
 }
 
 }  // namespace
@@ -172,14 +138,20 @@ std::string rstrip(std::string_view s) {
 }
 
 std::string capitalize(std::string_view s) {
-  std::vector<uint32_t> cps = decode(s);
-  for (std::size_t i = 0; i < cps.size(); ++i) {
-    bool known = true;
-    cps[i] = i == 0 ? to_upper(cps[i], known) : to_lower(cps[i], known);
-    LOWBIT_CHECK(known, "capitalize(): no case mapping for code point ", cps[i], " in \"", std::string(s),
-                 "\" (lowbit covers Latin, Greek and Cyrillic)");
-  }
-  return encode(cps);
+  // CPython's do_capitalize: the first character's full title case, then lower() of the rest in
+  // the string's context (final sigma included).
+  const std::vector<uint32_t> cps = decode(s);
+  std::string out;
+  if (cps.empty()) return out;
+  const bool long_title = std::binary_search(std::begin(kMultiTitle), std::end(kMultiTitle), cps[0]);
+  const bool long_lower = std::find(cps.begin() + 1, cps.end(), 0x130u) != cps.end();
+  LOWBIT_CHECK(!long_title && !long_lower, "capitalize(): Python's result for \"", std::string(s),
+               "\" is longer than the text (", long_title ? "the first character's title case" : "İ lower-cased",
+               " is several characters); lowbit refuses it rather than approximate it");
+  const CaseMapping* m = case_mapping(cps[0]);
+  utf8::append(out, m ? static_cast<uint32_t>(static_cast<int64_t>(cps[0]) + m->title_delta) : cps[0]);
+  for (std::size_t i = 1; i < cps.size(); ++i) append_lower(out, cps, i);
+  return out;
 }
 
 std::vector<std::string> split(std::string_view s) {
@@ -198,18 +170,7 @@ std::string lower(std::string_view s) {
   const std::vector<uint32_t> cps = decode(s);
   std::string out;
   out.reserve(s.size());
-  for (std::size_t i = 0; i < cps.size(); ++i) {
-    const uint32_t c = cps[i];
-    if (c == 0x130) {  // İ -> i + combining dot above (SpecialCasing.txt)
-      utf8::append(out, 'i');
-      utf8::append(out, 0x307);
-    } else if (c == 0x3A3) {
-      utf8::append(out, is_final_sigma(cps, i) ? 0x3C2 : 0x3C3);
-    } else {
-      const CaseMapping* m = case_mapping(c);
-      utf8::append(out, m ? static_cast<uint32_t>(static_cast<int64_t>(c) + m->lower_delta) : c);
-    }
-  }
+  for (std::size_t i = 0; i < cps.size(); ++i) append_lower(out, cps, i);
   return out;
 }
 

@@ -1,7 +1,7 @@
 // The few Python `str` operations the evaluation harnesses' task formatters and scorers use, with
 // Python's semantics on Unicode text, so prompts are byte-identical to lm-evaluation-harness's and
 // scores identical to lmms-eval's: len() in code points, strip(), split(), lower(), len(upper()),
-// capitalize(), float(). lower()/upper_length()/to_float() read CPython 3.11's Unicode 14 data
+// capitalize(), float(). lower()/upper_length()/capitalize()/to_float() read CPython 3.11's Unicode 14 data
 // (evaluation/unicode_tables.inc, written by evaluation/generate_unicode_tables.py).
 #pragma once
 
@@ -31,9 +31,9 @@ std::string strip(std::string_view s);
 // s.rstrip(): removes trailing Unicode whitespace.
 std::string rstrip(std::string_view s);
 
-// s.capitalize(): the first character upper-cased, the rest lower-cased. Case mappings cover
-// ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic; a cased letter outside those ranges is an
-// error rather than a silently different prompt.
+// s.capitalize(): the first character title-cased, the rest lower-cased, as CPython does it (every
+// script). Where Python's result is longer than the text (ß, ŉ, ǰ ... first; İ later), an error
+// rather than a silently different prompt.
 std::string capitalize(std::string_view s);
 
 // s.split(): the runs of non-whitespace, in order.

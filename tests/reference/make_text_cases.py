@@ -33,12 +33,13 @@ FLOATS = [
 
 
 def scoring_cases():
-    """lower / len(upper) / split / float of strings that reach every table entry."""
+    """lower / len(upper) / split / float / capitalize of strings that reach every table entry."""
     texts = list(CASES)
     cased = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000 and (chr(c).lower() != chr(c)
                                                                         or chr(c).upper() != chr(c))]
     for i in range(0, len(cased), 64):
         texts.append("".join(chr(c) for c in cased[i:i + 64]))
+    texts += [chr(c) + "xY" for c in cased]  # each as a first character: capitalize() title-cases it
     # Final sigma: Σ after and before every character the rule may skip or stop at.
     probe = [c for c in range(0x110000) if not 0xD800 <= c < 0xE000 and c != 0x3A3 and (
         ("A" + chr(c) + "\u03a3").lower() != "a" + chr(c).lower() + "\u03c3")]
@@ -55,7 +56,9 @@ def scoring_cases():
             value = repr(f)  # exact round trip of the double ("nan", "inf", "-0.0" included)
         except ValueError:
             value = None
-        out.append({"text": t, "lower": t.lower(), "upper_len": len(t.upper()), "split": t.split(), "float": value})
+        cap = t.capitalize()
+        out.append({"text": t, "lower": t.lower(), "upper_len": len(t.upper()), "split": t.split(), "float": value,
+                    "capitalize": cap if len(cap) == len(t) else None})
     return out
 
 

@@ -1,8 +1,9 @@
 // evaluation/python_text and the HellaSwag preprocess against CPython's own str methods and
 // lm-eval's own preprocess function (make_text_cases.py): Latin, Greek, Cyrillic, special
 // whitespace, emoji, brackets. Python mappings that change the length (ß -> SS) are refused by
-// capitalize() rather than approximated. lower(), len(upper()), split() and float() (lmms-eval's
-// scorers) on every code point Python case-maps, every decimal digit and the final-sigma contexts.
+// capitalize() rather than approximated. lower(), len(upper()), split(), float() (lmms-eval's
+// scorers) and capitalize() on every code point Python case-maps (each also as a first character),
+// every decimal digit and the final-sigma contexts.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -47,6 +48,11 @@ TEST(PythonTextVsCPython, ScoringOperationsMatchOnEveryMappedCodePoint) {
     EXPECT_EQ(pytext::lower(s), c["lower"].get<std::string>()) << s;
     EXPECT_EQ(pytext::upper_length(s), c["upper_len"].get<int64_t>()) << s;
     EXPECT_EQ(pytext::split(s), c["split"].get<std::vector<std::string>>()) << s;
+    if (c["capitalize"].is_null()) {
+      EXPECT_THROW(pytext::capitalize(s), Error) << s;
+    } else {
+      EXPECT_EQ(pytext::capitalize(s), c["capitalize"].get<std::string>()) << s;
+    }
     const std::optional<double> f = pytext::to_float(s);
     if (c["float"].is_null()) {
       EXPECT_FALSE(f.has_value()) << "float(\"" << s << "\") raises ValueError in Python, lowbit read " << *f;
