@@ -5,9 +5,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <tuple>
+#include <utility>
 
 #include "evaluation/generation.h"
 #include "evaluation/visual_tasks.h"
+#include "framework/core/dtype.h"
 #include "framework/core/error.h"
 #include "framework/core/files.h"
 #include "framework/data/text_corpus.h"
@@ -29,26 +32,26 @@ struct Pixels {
   int64_t height = 0, width = 0;
 };
 
-Pixels read_pixels(const std::string& path) {
-  const SafetensorsFile f(path);
+// A pixel file's image_size (height, width), checked.
+std::pair<int64_t, int64_t> image_size_of(const SafetensorsFile& f) {
   const TensorView size = f.view("image_size");
-  LOWBIT_CHECK(size.info->dtype == DType::I64 && size.info->shape == std::vector<int64_t>{2}, path,
+  LOWBIT_CHECK(size.info->dtype == DType::I64 && size.info->shape == std::vector<int64_t>{2}, f.path(),
                ": image_size must be int64 [2] (height, width)");
   const auto* hw = reinterpret_cast<const int64_t*>(size.data);
+  LOWBIT_CHECK(hw[0] > 0 && hw[1] > 0, f.path(), ": image_size ", hw[0], "x", hw[1], " is not an image size");
+  return {hw[0], hw[1]};
+}
+
+Pixels read_pixels(const std::string& path) {
+  const SafetensorsFile f(path);
+  Pixels p;
+  std::tie(p.height, p.width) = image_size_of(f);
   const TensorView v = f.view("pixel_values");
   LOWBIT_CHECK(v.info->shape.size() == 4, path, ": pixel_values must be [tiles, channels, height, width]");
-  at::ScalarType t = at::kFloat;
-  switch (v.info->dtype) {
-    case DType::F32: t = at::kFloat; break;
-    case DType::F16: t = at::kHalf; break;
-    case DType::BF16: t = at::kBFloat16; break;
-    default: LOWBIT_FAIL(path, ": pixel_values must be F32, F16 or BF16, got ", dtype_name(v.info->dtype));
-  }
-  Pixels p;
-  p.values = at::from_blob(const_cast<std::byte*>(v.data), v.info->shape, t).to(at::kFloat, false, true);
-  p.height = hw[0];
-  p.width = hw[1];
-  LOWBIT_CHECK(p.height > 0 && p.width > 0, path, ": image_size ", p.height, "x", p.width, " is not an image size");
+  LOWBIT_CHECK(dtype_is_weight_float(v.info->dtype), path, ": pixel_values must be F32, F16 or BF16, got ",
+               dtype_name(v.info->dtype));
+  p.values = at::from_blob(const_cast<std::byte*>(v.data), v.info->shape, scalar_type(v.info->dtype))
+                 .to(at::kFloat, false, true);
   return p;
 }
 
@@ -98,15 +101,11 @@ json run_visual_task(const VisualTask& task, const LlamaWeights& w, Communicator
     check_visual_documents(task.name, docs, task.name);
     for (const VisualQuestion& q : in.questions) {
       // The image's size decides its token count; the pixels themselves are read per batch.
-      const SafetensorsFile f(q.pixels_file);
-      const TensorView size = f.view("image_size");
-      LOWBIT_CHECK(size.info->dtype == DType::I64 && size.info->shape == std::vector<int64_t>{2}, q.pixels_file,
-                   ": image_size must be int64 [2] (height, width)");
-      const auto* hw = reinterpret_cast<const int64_t*>(size.data);
+      const auto [height, width] = image_size_of(SafetensorsFile(q.pixels_file));
       const std::string conversation = llava_llama3_conversation(visual_prompt(task.name, q.doc));
       GenerationRequest r;
       r.ids = llava_prompt_ids(*in.tokenizer, conversation, in.bos_token_id, static_cast<int32_t>(c.image_token_id),
-                               image_token_count(c, hw[0], hw[1]));
+                               image_token_count(c, height, width));
       LOWBIT_CHECK(static_cast<int64_t>(r.ids.size()) + task.max_new_tokens <= w.config.max_position_embeddings,
                    q.pixels_file, ": the prompt (", r.ids.size(), " tokens) and ", task.max_new_tokens,
                    " new tokens exceed the model's ", w.config.max_position_embeddings, " positions");
